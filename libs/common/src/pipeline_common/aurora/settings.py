@@ -1,0 +1,43 @@
+"""Tuning of the Aurora client, read from `AURORA_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuroraSettings(BaseSettings):
+    # `extra="ignore"`: other components (the emulator's AURORA_SIM_*) share the prefix.
+    model_config = SettingsConfigDict(env_prefix="AURORA_", extra="ignore")
+
+    base_url: str | None = Field(
+        default=None,
+        description="Overrides the host derived from the token; how local runs and tests reach the emulator.",
+    )
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    write_timeout: float = Field(default=30.0, gt=0)
+    pool_timeout: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=50, ge=1)
+    max_keepalive_connections: int = Field(default=20, ge=0)
+    keepalive_expiry: float = Field(default=30.0, ge=0)
+
+    requests_per_minute: int = Field(default=90, ge=1, description="Aurora's documented per-key budget.")
+    rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+
+    max_retries: int = Field(default=4, ge=0, description="Retries after the first attempt.")
+    retry_base_delay: float = Field(default=0.5, ge=0)
+    retry_max_delay: float = Field(default=30.0, ge=0)
+    # A Retry-After longer than this is not waited out inside a call: the caller gets RateLimited and can
+    # reschedule the work instead of holding a consumer for minutes.
+    max_retry_after: float = Field(default=120.0, ge=0)
+
+    api_version: str = "2024.05"
+    user_agent: str = "aurora-crm-pipeline/0.1"
+
+    download_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    download_timeout: float = Field(default=120.0, gt=0)
+
+    agreement_job_max_wait: float = Field(default=60.0, gt=0)
+    agreement_job_initial_delay: float = Field(default=0.5, ge=0)
+    agreement_job_max_delay: float = Field(default=5.0, ge=0)

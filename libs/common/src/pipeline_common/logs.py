@@ -1,0 +1,52 @@
+"""Structured JSON logging (structlog) on one line per event, with context bound per message.
+
+Secrets never reach a log line: settings hold them as SecretStr, and the processor below masks any value
+whose key looks like a credential as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import orjson
+import structlog
+
+_SECRET_KEYS = ("token", "secret", "password", "authorization", "api_key", "bearer")
+
+
+def _mask_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key in event_dict:
+        if any(part in key.lower() for part in _SECRET_KEYS) and event_dict[key] is not None:
+            event_dict[key] = "***"
+    return event_dict
+
+
+def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=lambda obj, **_: orjson.dumps(obj).decode())
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _mask_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    # Libraries log through the standard library; keep their warnings, in the same stream.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(levelname)s %(name)s %(message)s")
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

@@ -1,0 +1,31 @@
+"""Topic names: the one source of truth for every producer, consumer, test and the AsyncAPI document."""
+
+from __future__ import annotations
+
+from typing import Final
+
+WEBHOOK_RECEIVED: Final = "aurora.webhook.received"
+IMPORT_REQUESTED: Final = "aurora.import.requested"
+PROJECT_FETCHED: Final = "aurora.project.fetched"
+PROJECT_IMPORTED: Final = "project.imported"
+
+CONSUMED: Final = (WEBHOOK_RECEIVED, IMPORT_REQUESTED, PROJECT_FETCHED)
+ALL: Final = (WEBHOOK_RECEIVED, IMPORT_REQUESTED, PROJECT_FETCHED, PROJECT_IMPORTED)
+
+
+def retry_topic(topic: str) -> str:
+    return f"{topic}.retry"
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def every_topic() -> tuple[str, ...]:
+    derived = tuple(t for base in CONSUMED for t in (retry_topic(base), dlq_topic(base)))
+    return ALL + derived
+
+
+def message_key(integration_id: str, aurora_project_id: str) -> bytes:
+    """All events of one Aurora project share a partition, so they are processed in order."""
+    return f"{integration_id}:{aurora_project_id}".encode()

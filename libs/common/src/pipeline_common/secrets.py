@@ -80,11 +80,10 @@ class WebhookSigner:
         mac = hmac.new(key, f"{integration_id}:{generation}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
-    def verify(self, integration_id: str, presented: str, generations: tuple[int, ...]) -> bool:
-        """Constant-time check against every accepted (key, generation) pair."""
+    def verify(self, integration_id: str, generation: int, presented: str) -> bool:
+        """Constant-time check of a presented secret against every configured signing key."""
         ok = False
         for key in self._keys:
-            for gen in generations:
-                expected = self._derive(key, integration_id, gen)
-                ok |= hmac.compare_digest(expected.encode(), presented.encode())
+            expected = self._derive(key, integration_id, generation)
+            ok |= hmac.compare_digest(expected.encode(), presented.encode())
         return ok

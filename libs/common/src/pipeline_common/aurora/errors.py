@@ -1,0 +1,162 @@
+"""What can go wrong when talking to Aurora, in the terms the pipeline stages act on.
+
+Stages branch on the class, not on status codes: retry later (`retryable`), park the company until someone
+fixes its key (`InvalidCredentials`, `NotPermitted`), or drop the message (`NotFound`, `PermanentAuroraError`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+
+class AuroraError(Exception):
+    """Base class; `message` is Aurora's `errors[].message` joined, already stripped of the token."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status: int | None = None, endpoint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.endpoint = endpoint
+
+    def __str__(self) -> str:
+        status = f"HTTP {self.status}" if self.status is not None else "no response"
+        where = f"{self.endpoint}: " if self.endpoint else ""
+        return f"{where}{status}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, endpoint={self.endpoint!r}, message={self.message!r})"
+
+
+class InvalidCredentials(AuroraError):
+    """401: the key is unknown, revoked, or belongs to the other environment."""
+
+
+class NotPermitted(AuroraError):
+    """403: a restricted key lacks this operation (or a signed file URL expired). Retrying cannot help."""
+
+
+class NotFound(AuroraError):
+    """404: missing, deleted, another tenant's, or an ID from the other environment."""
+
+
+class RateLimited(AuroraError):
+    """429 after the client's own retries; `retry_after` is seconds to wait, when Aurora said."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 429,
+        endpoint: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, endpoint={self.endpoint!r}, "
+            f"message={self.message!r}, retry_after={self.retry_after!r})"
+        )
+
+
+class TransientAuroraError(AuroraError):
+    """Timeouts, connection failures and 5xx: worth trying again later."""
+
+    retryable = True
+
+
+class PermanentAuroraError(AuroraError):
+    """Any other 4xx (400, 405, 409, 422, ...) or a response the client cannot make sense of."""
+
+
+class UnexpectedResponse(PermanentAuroraError):
+    """A 2xx whose body is not the documented envelope."""
+
+
+class ResponseTooLarge(PermanentAuroraError):
+    """A file download exceeded the caller's size limit."""
+
+
+class AgreementDownloadFailed(PermanentAuroraError):
+    """Aurora reported the signed-agreement download job as failed."""
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+def error_messages(body: bytes) -> str:
+    """Aurora's `{"errors": [{"message": ...}]}` joined; a short excerpt of anything else."""
+    try:
+        data: Any = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return body[:200].decode("utf-8", "replace").strip()
+    if isinstance(data, Mapping):
+        errors = data.get("errors")
+        if isinstance(errors, list):
+            messages = [
+                str(item.get("message")) if isinstance(item, Mapping) and "message" in item else str(item)
+                for item in errors
+            ]
+            if messages:
+                return "; ".join(messages)
+        if isinstance(errors, str):
+            return errors
+        for key in ("message", "error"):
+            if isinstance(data.get(key), str):
+                return str(data[key])
+    return body[:200].decode("utf-8", "replace").strip()
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds: Aurora sends integer seconds, but HTTP also allows a date."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def error_for_status(
+    status: int,
+    body: bytes,
+    *,
+    endpoint: str,
+    headers: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+) -> AuroraError:
+    message = redact(error_messages(body), secrets) or f"HTTP {status}"
+    if status == 401:
+        return InvalidCredentials(message, status=status, endpoint=endpoint)
+    if status == 403:
+        return NotPermitted(message, status=status, endpoint=endpoint)
+    if status == 404:
+        return NotFound(message, status=status, endpoint=endpoint)
+    if status == 429:
+        retry_after = parse_retry_after((headers or {}).get("retry-after"))
+        return RateLimited(message, status=status, endpoint=endpoint, retry_after=retry_after)
+    # 408 is the server giving up on a slow request, not a verdict on its content.
+    if status >= 500 or status == 408:
+        return TransientAuroraError(message, status=status, endpoint=endpoint)
+    return PermanentAuroraError(message, status=status, endpoint=endpoint)

@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.fixtures.infra", "tests.fixtures.aurora_sim"]

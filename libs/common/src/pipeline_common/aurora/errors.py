@@ -1,8 +1,12 @@
 """What can go wrong when talking to Aurora, in the terms the pipeline stages act on.
 
-Stages branch on the class, not on status codes: retry later (`retryable`), park the company until someone
-fixes its key (`InvalidCredentials`, `NotPermitted`), or drop the message (`NotFound`, `PermanentAuroraError`).
+Stages branch on the class, not on status codes: retry later (`retryable`), park the company until
+someone fixes its key (`InvalidCredentials`, `NotPermitted`), or drop the message (`NotFound`,
+`PermanentAuroraError`).
 """
+
+# The class names are the pipeline's vocabulary (NotFound, RateLimited, ...), not generic "...Error"s.
+# ruff: noqa: N818
 
 from __future__ import annotations
 
@@ -31,7 +35,10 @@ class AuroraError(Exception):
         return f"{where}{status}: {self.message}"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(status={self.status!r}, endpoint={self.endpoint!r}, message={self.message!r})"
+        return (
+            f"{type(self).__name__}(status={self.status!r}, endpoint={self.endpoint!r}, "
+            f"message={self.message!r})"
+        )
 
 
 class InvalidCredentials(AuroraError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ import structlog
 _SECRET_KEYS = ("token", "secret", "password", "authorization", "api_key", "bearer")
 
 
-def _mask_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _mask_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in event_dict:
         if any(part in key.lower() for part in _SECRET_KEYS) and event_dict[key] is not None:
             event_dict[key] = "***"

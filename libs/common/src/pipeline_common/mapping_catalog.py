@@ -310,9 +310,7 @@ class StandardMapping:
     extract: Extractor = field(repr=False, compare=False)
 
 
-def _m(
-    target: str, source: str, type_: str, description: str, extract: Extractor | None = None
-) -> StandardMapping:
+def _m(target: str, source: str, type_: str, description: str, extract: Extractor | None = None) -> StandardMapping:
     return StandardMapping(target, source, type_, description, extract or _path(source))
 
 

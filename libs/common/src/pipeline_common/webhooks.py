@@ -26,8 +26,19 @@ EVENT_PLACEHOLDERS: Final[dict[str, dict[str, str]]] = {
 
 # Query parameters the gateway accepts; anything else is refused with 400.
 KNOWN_PARAMS: Final = frozenset(
-    {"event", "project_id", "agreement_id", "status", "design_id", "financing_id", "job_id", "asset_id",
-     "asset_type", "source", "milestone"}
+    {
+        "event",
+        "project_id",
+        "agreement_id",
+        "status",
+        "design_id",
+        "financing_id",
+        "job_id",
+        "asset_id",
+        "asset_type",
+        "source",
+        "milestone",
+    }
 )
 
 

@@ -1,0 +1,259 @@
+"""The consuming side of every stage: decode, handle, and route failures — built once, used by each stage.
+
+For each message on the stage's input topic:
+- the body is validated against the input contract; an undecodable message goes straight to `<topic>.dlq`
+  (a poison message must not block its partition);
+- the handler runs; transient failures go to `<topic>.retry` with the attempt count and a not-before time
+  (exponential backoff with full jitter), and after `max_attempts` to `<topic>.dlq` with the error, the stage,
+  the attempts and the original message intact; permanent failures go to the DLQ at once;
+- the offset is committed only after the handler, or the retry/DLQ publish, completed (FastStream commits
+  after the handler returns). If even that publish fails, the exception reaches FastStream, which seeks back:
+  the broker is down and the message must be seen again, not skipped.
+- When most recent messages failed (`breaker_threshold` in a row), the stage stops consuming and reports
+  not-live instead of draining the topic into the DLQ: a bad deploy is stopped, not amplified.
+
+Retried messages are redelivered by `RetryRelay`, which reads `<topic>.retry`, waits for each message's
+not-before time by pausing the partition (never by sleeping inside a handler), and republishes to `<topic>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
+
+from pipeline_common import topics
+from pipeline_common.broker import consumer_options
+from pipeline_common.errors import PermanentError, StageError, TransientError
+from pipeline_common.events import Contract
+from pipeline_common.health import Progress
+from pipeline_common.logs import get_logger
+from pipeline_common.metrics import DEAD_LETTERS, EVENTS_FAILED, EVENTS_IN, RETRIES, STAGE_SECONDS
+
+log = get_logger(__name__)
+
+In = TypeVar("In", bound=Contract)
+
+ATTEMPT_HEADER = "x-attempt"
+NOT_BEFORE_HEADER = "x-not-before"
+ERROR_HEADERS = ("x-error", "x-error-code", "x-stage", "x-failed-at", "x-original-topic")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 60.0
+    breaker_threshold: int = 50
+
+    def delay(self, attempt: int) -> float:
+        # Full jitter: spreads retries of a burst instead of synchronising them.
+        return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** (attempt - 1))))
+
+
+@dataclass
+class Outcome:
+    """What a handler tells the stage runtime; used for logging and tests."""
+
+    published: list[str] = field(default_factory=list)
+
+
+Handler = Callable[[In, dict[str, str]], Awaitable[None]]
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        TransientError
+        | OSError
+        | TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.exceptions.SerializationError
+        | asyncpg.exceptions.DeadlockDetectedError,
+    )
+
+
+class Stage(Generic[In]):
+    def __init__(
+        self,
+        *,
+        name: str,
+        broker: KafkaBroker,
+        input_topic: str,
+        contract: type[In],
+        handler: Handler[In],
+        policy: RetryPolicy | None = None,
+        max_workers: int = 1,
+    ) -> None:
+        self.name = name
+        self.broker = broker
+        self.input_topic = input_topic
+        self.contract = contract
+        self.handler = handler
+        self.policy = policy or RetryPolicy()
+        self.progress = Progress(stage=name)
+        self._consecutive_failures = 0
+        self._subscriber: Any = None
+        self._max_workers = max_workers
+
+    @property
+    def group_id(self) -> str:
+        return f"pipeline.{self.name}"
+
+    def register(self) -> None:
+        options = consumer_options(self.group_id)
+        if self._max_workers > 1:
+            options["max_workers"] = self._max_workers
+
+        async def on_message(body: bytes, msg: KafkaMessage) -> None:
+            await self.process(msg.body, dict(msg.headers), key=getattr(msg.raw_message, "key", None))
+
+        self._subscriber = self.broker.subscriber(self.input_topic, **options)
+        self._subscriber(on_message)
+
+    async def process(self, raw: bytes, headers: dict[str, str], key: bytes | None = None) -> None:
+        EVENTS_IN.labels(self.name).inc()
+        self.progress.started()
+        started = time.perf_counter()
+        attempt = int(headers.get(ATTEMPT_HEADER, "1") or 1)
+        event_id = headers.get("ce_id", "")
+        structlog.contextvars.bind_contextvars(event_id=event_id, stage=self.name)
+        try:
+            try:
+                event = self.contract.from_bytes(raw)
+            except (ValidationError, orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+                await self._dead_letter(raw, headers, key, attempt, "invalid_message", f"undecodable message: {exc}")
+                return
+            try:
+                await self.handler(event, headers)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await self._on_failure(raw, headers, key, attempt, exc)
+                return
+            self._consecutive_failures = 0
+        finally:
+            STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+            self.progress.finished()
+            structlog.contextvars.unbind_contextvars("event_id", "stage")
+
+    async def _on_failure(
+        self, raw: bytes, headers: dict[str, str], key: bytes | None, attempt: int, exc: Exception
+    ) -> None:
+        code = exc.code if isinstance(exc, StageError) else type(exc).__name__
+        EVENTS_FAILED.labels(self.name, code).inc()
+        self._consecutive_failures += 1
+        transient = _is_transient(exc) or not isinstance(exc, PermanentError)
+        if transient and attempt < self.policy.max_attempts:
+            delay = self.policy.delay(attempt)
+            log.warning("retry_scheduled", error=str(exc), code=code, attempt=attempt, delay_s=round(delay, 3))
+            retry_headers = {
+                **headers,
+                ATTEMPT_HEADER: str(attempt + 1),
+                NOT_BEFORE_HEADER: f"{time.time() + delay:.3f}",
+                "x-error": str(exc)[:500],
+                "x-original-topic": self.input_topic,
+            }
+            await self.broker.publish(raw, topic=topics.retry_topic(self.input_topic), key=key, headers=retry_headers)
+            RETRIES.labels(self.name).inc()
+        else:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            await self._dead_letter(raw, headers, key, attempt, code, detail)
+        if self._consecutive_failures >= self.policy.breaker_threshold:
+            await self.trip_breaker()
+
+    async def _dead_letter(
+        self, raw: bytes, headers: dict[str, str], key: bytes | None, attempt: int, code: str, error: str
+    ) -> None:
+        dlq_headers = {
+            **{k: v for k, v in headers.items() if k not in (NOT_BEFORE_HEADER,)},
+            "x-error": error[:2000],
+            "x-error-code": code,
+            "x-stage": self.name,
+            ATTEMPT_HEADER: str(attempt),
+            "x-failed-at": f"{time.time():.3f}",
+            "x-original-topic": self.input_topic,
+        }
+        await self.broker.publish(raw, topic=topics.dlq_topic(self.input_topic), key=key, headers=dlq_headers)
+        DEAD_LETTERS.labels(self.name).inc()
+        log.error("dead_lettered", code=code, error=error[:500], attempt=attempt)
+
+    async def trip_breaker(self) -> None:
+        reason = (
+            f"stopped consuming after {self._consecutive_failures} consecutive failures; "
+            "fix the cause and restart the stage"
+        )
+        self.progress.stopped_reason = reason
+        log.critical("circuit_breaker_open", reason=reason)
+        if self._subscriber is not None:
+            await self._subscriber.stop()
+
+
+class RetryRelay:
+    """Moves due messages from `<topic>.retry` back to `<topic>`, pausing partitions while they wait."""
+
+    def __init__(self, *, bootstrap_servers: str, input_topic: str, group_id: str, broker: KafkaBroker) -> None:
+        self.retry_topic = topics.retry_topic(input_topic)
+        self.input_topic = input_topic
+        self.group_id = f"{group_id}.retry"
+        self.bootstrap_servers = bootstrap_servers
+        self.broker = broker
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.retry_topic,
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        resume_at: dict[TopicPartition, float] = {}
+        try:
+            while True:
+                now = time.time()
+                for tp, at in list(resume_at.items()):
+                    if at <= now:
+                        consumer.resume(tp)
+                        del resume_at[tp]
+                batch = await consumer.getmany(timeout_ms=200, max_records=100)
+                for tp, records in batch.items():
+                    for record in records:
+                        headers = {k: v.decode() for k, v in record.headers}
+                        not_before = float(headers.get(NOT_BEFORE_HEADER, "0") or 0)
+                        if not_before > time.time():
+                            # Not due: rewind to it and pause this partition until it is.
+                            consumer.seek(tp, record.offset)
+                            consumer.pause(tp)
+                            resume_at[tp] = not_before
+                            break
+                        out_headers = {k: v for k, v in headers.items() if k != NOT_BEFORE_HEADER}
+                        await self.broker.publish(
+                            record.value, topic=self.input_topic, key=record.key, headers=out_headers
+                        )
+                        await consumer.commit({tp: record.offset + 1})
+        finally:
+            await consumer.stop()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

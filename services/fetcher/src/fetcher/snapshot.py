@@ -1,0 +1,156 @@
+"""Reads everything one import needs from Aurora's current state (the webhook is only a doorbell).
+
+Calls are made only when needed: the agreement only for agreement triggers, financing only with a financing
+id, pricing once per design, the signed document only for a signed agreement. Independent reads run
+concurrently; the per-key rate limiter in the client keeps the company under Aurora's limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from fetcher.design_choice import DesignChoice, choose_design
+from pipeline_common.aurora import (
+    Agreement,
+    AuroraClient,
+    AuroraCredentials,
+    NotFound,
+    Pricing,
+)
+from pipeline_common.documents import store_blob
+from pipeline_common.events import DocumentRef, ImportRequested
+
+# Aurora asset types → the CRM's document kinds.
+ASSET_KINDS = {
+    "design layout": "design_layout",
+    "design dxf": "design_dxf",
+    "cad screenshot": "cad_screenshot",
+    "cad auto screenshot": "cad_screenshot",
+}
+
+
+@dataclass
+class Snapshot:
+    data: dict[str, Any]
+    design: DesignChoice
+    documents: list[DocumentRef] = field(default_factory=list)
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json") if model is not None else None
+
+
+class SnapshotReader:
+    def __init__(self, aurora: AuroraClient, pool: asyncpg.Pool[Any], max_document_bytes: int) -> None:
+        self.aurora = aurora
+        self.pool = pool
+        self.max_document_bytes = max_document_bytes
+
+    async def read(self, request: ImportRequested, creds: AuroraCredentials) -> Snapshot:
+        agreement: Agreement | None = None
+        if request.agreement_id:
+            project, agreement = await asyncio.gather(
+                self.aurora.retrieve_project(creds, request.aurora_project_id),
+                self.aurora.retrieve_agreement(creds, request.agreement_id),
+            )
+        else:
+            project = await self.aurora.retrieve_project(creds, request.aurora_project_id)
+
+        pricing_cache: dict[str, Pricing] = {}
+
+        async def pricing_of(design_id: str) -> Pricing:
+            if design_id not in pricing_cache:
+                pricing_cache[design_id] = await self.aurora.retrieve_pricing(creds, design_id)
+            return pricing_cache[design_id]
+
+        async def price_of(design_id: str) -> float:
+            return (await pricing_of(design_id)).system_price or 0.0
+
+        agreement_design = (agreement.design_id if agreement else None) or request.design_id
+        designs = [] if agreement_design else await self.aurora.list_designs(creds, request.aurora_project_id)
+        choice = await choose_design(designs, agreement_design_id=agreement_design, price_of=price_of)
+
+        data: dict[str, Any] = {"project": _dump(project), "agreement": _dump(agreement)}
+        documents: list[DocumentRef] = []
+        design_id = choice.design_id
+        financing_id = request.financing_id or (agreement.financing_id if agreement else None)
+        if design_id:
+            reads: list[Any] = [
+                self.aurora.retrieve_design_summary(creds, design_id),
+                pricing_of(design_id),
+                self._optional(self.aurora.retrieve_default_proposal(creds, design_id)),
+                self._optional(self.aurora.retrieve_web_proposal(creds, design_id)),
+                self.aurora.list_design_assets(creds, design_id),
+                self._optional(self.aurora.retrieve_financing(creds, design_id, financing_id))
+                if financing_id
+                else self._none(),
+            ]
+            summary, pricing, proposal, web_proposal, assets, financing = await asyncio.gather(*reads)
+            design_record = next((d for d in designs if d.id == design_id), None)
+            data["design"] = {**(_dump(design_record) or {"id": design_id}), "summary": _dump(summary)}
+            data["pricing"] = _dump(pricing)
+            data["proposal"] = _dump(proposal)
+            data["web_proposal"] = _dump(web_proposal)
+            data["financing"] = _dump(financing)
+            documents.extend(await self._store_assets(assets))
+        else:
+            data.update(design=None, pricing=None, proposal=None, web_proposal=None, financing=None)
+        data["sales_rep"] = (
+            _dump(await self._optional(self.aurora.retrieve_user(creds, project.owner_id)))
+            if project.owner_id
+            else None
+        )
+        if agreement is not None and agreement.is_signed:
+            documents.append(await self._signed_agreement(creds, agreement))
+        return Snapshot(data=data, design=choice, documents=documents)
+
+    @staticmethod
+    async def _none() -> None:
+        return None
+
+    @staticmethod
+    async def _optional(call: Any) -> Any:
+        # A proposal, web proposal, financing or user that Aurora no longer has does not stop the import.
+        try:
+            return await call
+        except NotFound:
+            return None
+
+    async def _store_assets(self, assets: list[Any]) -> list[DocumentRef]:
+        refs: list[DocumentRef] = []
+        for asset in assets:
+            if not asset.url:
+                continue
+            file = await self.aurora.download(asset.url, max_bytes=self.max_document_bytes)
+            content_type = file.content_type or asset.content_type or "application/octet-stream"
+            digest = await store_blob(self.pool, file.content, content_type)
+            kind = ASSET_KINDS.get((asset.asset_type or "").casefold(), "design_file")
+            refs.append(
+                DocumentRef(
+                    kind=kind,
+                    sha256=digest,
+                    file_name=asset.file_name or f"{asset.id}",
+                    content_type=content_type,
+                    size=file.size,
+                    aurora_asset_id=asset.id,
+                )
+            )
+        return refs
+
+    async def _signed_agreement(self, creds: AuroraCredentials, agreement: Agreement) -> DocumentRef:
+        url = await self.aurora.signed_agreement_file_url(creds, agreement.id)
+        file = await self.aurora.download(url, max_bytes=self.max_document_bytes)
+        content_type = file.content_type or "application/pdf"
+        digest = await store_blob(self.pool, file.content, content_type)
+        return DocumentRef(
+            kind="signed_agreement",
+            sha256=digest,
+            file_name=f"agreement-{agreement.id}.pdf",
+            content_type=content_type,
+            size=file.size,
+            aurora_asset_id=agreement.id,
+        )

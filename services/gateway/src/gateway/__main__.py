@@ -1,0 +1,29 @@
+"""`aurora-gateway`: serve the webhook ingress (GATEWAY_PORT, default 8080)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from pipeline_common.logs import configure_logging
+from pipeline_common.settings import ServiceSettings
+
+
+def main() -> None:
+    service = ServiceSettings()
+    settings = GatewaySettings()
+    configure_logging("gateway", level=service.log_level, fmt=service.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=service.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+if __name__ == "__main__":
+    main()

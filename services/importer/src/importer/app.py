@@ -1,0 +1,78 @@
+"""importer: `aurora.project.fetched` → CRM rows (one transaction) → outbox → `project.imported`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from faststream.asgi import AsgiFastStream
+
+from importer.writer import STAGE, ProjectWriter
+from pipeline_common import topics
+from pipeline_common.broker import make_broker
+from pipeline_common.database import create_pool
+from pipeline_common.events import ProjectFetched
+from pipeline_common.health import ReadinessCheck
+from pipeline_common.logs import get_logger
+from pipeline_common.metrics import EVENTS_OUT
+from pipeline_common.outbox import OutboxRelay
+from pipeline_common.service import consumer_app
+from pipeline_common.settings import DatabaseSettings, KafkaSettings
+from pipeline_common.stage import RetryRelay, Stage
+
+log = get_logger(__name__)
+
+
+def create_app() -> AsgiFastStream:
+    kafka = KafkaSettings()
+    database = DatabaseSettings()
+    broker = make_broker(kafka, client_id=STAGE)
+    state: dict[str, Any] = {}
+
+    async def handle(event: ProjectFetched, headers: dict[str, str]) -> None:
+        announcement = await state["writer"].write(event)
+        if announcement is None:
+            log.info("already_imported", aurora_project_id=event.aurora_project_id)
+            return
+        state["relay"].wake()
+        EVENTS_OUT.labels(STAGE, topics.PROJECT_IMPORTED).inc()
+        log.info(
+            "project_imported",
+            aurora_project_id=event.aurora_project_id,
+            crm_project_id=announcement.crm_project_id,
+            action=announcement.action.value,
+        )
+
+    stage = Stage(
+        name=STAGE, broker=broker, input_topic=topics.PROJECT_FETCHED, contract=ProjectFetched, handler=handle
+    )
+    stage.register()
+    retry = RetryRelay(
+        bootstrap_servers=kafka.bootstrap_servers,
+        input_topic=topics.PROJECT_FETCHED,
+        group_id=stage.group_id,
+        broker=broker,
+    )
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        pool = await create_pool(database)
+        relay = OutboxRelay(pool, broker)
+        state.update(pool=pool, writer=ProjectWriter(pool), relay=relay)
+        relay.start()
+        retry.start()
+        try:
+            yield
+        finally:
+            await retry.stop()
+            await relay.stop()
+            await pool.close()
+
+    def readiness() -> dict[str, ReadinessCheck]:
+        async def db() -> None:
+            await state["pool"].fetchval("SELECT 1")
+
+        return {"database": db}
+
+    return consumer_app(broker=broker, progress=[stage.progress], readiness=readiness, lifespan=lifespan)

@@ -1,0 +1,202 @@
+"""trigger_filter: `aurora.webhook.received` → (company rules, dedupe, precedence) → `aurora.import.requested`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from faststream.asgi import AsgiFastStream
+
+from pipeline_common import topics
+from pipeline_common.broker import make_broker, publish_event
+from pipeline_common.database import create_pool
+from pipeline_common.events import ImportReason, ImportRequested, TriggerRef, WebhookReceived, derive_event_id
+from pipeline_common.health import ReadinessCheck
+from pipeline_common.logs import get_logger
+from pipeline_common.metrics import EVENTS_OUT, EVENTS_SKIPPED
+from pipeline_common.service import consumer_app
+from pipeline_common.settings import DatabaseSettings, KafkaSettings
+from pipeline_common.stage import RetryRelay, Stage
+from trigger_filter.rulebook import RuleBook
+from trigger_filter.rules import Decision, IntegrationRules, decide
+
+log = get_logger(__name__)
+STAGE = "trigger_filter"
+SOURCE = "/trigger-filter"
+
+
+class TriggerFilter:
+    def __init__(self, pool: asyncpg.Pool[Any], broker: Any) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.rules = RuleBook(pool)
+
+    async def handle(self, event: WebhookReceived, headers: dict[str, str]) -> None:
+        integration = await self.rules.for_integration(event.integration_id)
+        decision = decide(event, integration)
+        import_id = derive_event_id(event.event_id, "import")
+        if integration is None:
+            EVENTS_SKIPPED.labels(STAGE, "unknown_integration").inc()
+            log.info("webhook_ignored", reason=decision.reason, integration_id=event.integration_id)
+            return
+        if decision.start:
+            decision = await self._claim(integration, decision, event, import_id)
+        await self._record(integration, event, decision, import_id)
+        if not decision.start:
+            EVENTS_SKIPPED.labels(STAGE, "no_trigger").inc()
+            log.info("webhook_skipped", reason=decision.reason, aurora_project_id=event.aurora_project_id)
+            return
+        assert event.aurora_project_id
+        assert decision.trigger
+        request = ImportRequested(
+            event_id=import_id,
+            causation_id=event.event_id,
+            company_id=integration.company_id,
+            integration_id=integration.integration_id,
+            aurora_tenant_id=integration.aurora_tenant_id,
+            aurora_project_id=event.aurora_project_id,
+            agreement_id=event.agreement_id,
+            design_id=event.design_id,
+            financing_id=event.financing_id,
+            reason=ImportReason.TRIGGER,
+            trigger=TriggerRef(kind=decision.trigger.kind.value, status=decision.status),
+            received_at=event.received_at,
+        )
+        await publish_event(
+            self.broker,
+            request,
+            event_id=import_id,
+            source=SOURCE,
+            key=topics.message_key(integration.integration_id, event.aurora_project_id),
+            subject=event.aurora_project_id,
+        )
+        EVENTS_OUT.labels(STAGE, topics.IMPORT_REQUESTED).inc()
+        log.info(
+            "import_requested",
+            import_event_id=import_id,
+            reason=decision.reason,
+            aurora_project_id=event.aurora_project_id,
+            company_id=integration.company_id,
+        )
+
+    async def _claim(
+        self, integration: IntegrationRules, decision: Decision, event: WebhookReceived, import_id: str
+    ) -> Decision:
+        """Record that this (subject, status) started an import; duplicates and regressions lose.
+
+        A mark written by this very event (a redelivery after a crash before publishing) still wins, so the
+        import is re-published with the same id instead of being lost.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"{integration.integration_id}:{decision.subject}"
+            )
+            marks = await conn.fetch(
+                "SELECT status, rank, event_id FROM trigger_marks WHERE integration_id = $1::uuid AND subject = $2",
+                integration.integration_id,
+                decision.subject,
+            )
+            for mark in marks:
+                if mark["event_id"] == import_id:
+                    return decision
+            for mark in marks:
+                if mark["status"] == decision.status:
+                    return Decision(
+                        False,
+                        f"duplicate: {(decision.subject or '').split(':')[0]} already reported {decision.status!r}",
+                        subject=decision.subject,
+                        status=decision.status,
+                    )
+            higher = [m["status"] for m in marks if m["rank"] > decision.rank and decision.rank > 0]
+            if higher:
+                return Decision(
+                    False,
+                    f"late status {decision.status!r} after {higher[0]!r}: ignored so it cannot undo the later state",
+                    subject=decision.subject,
+                    status=decision.status,
+                )
+            await conn.execute(
+                "INSERT INTO trigger_marks (integration_id, subject, status, rank, event_id) "
+                "VALUES ($1::uuid, $2, $3, $4, $5)",
+                integration.integration_id,
+                decision.subject,
+                decision.status,
+                decision.rank,
+                import_id,
+            )
+        return decision
+
+    async def _record(
+        self, integration: IntegrationRules, event: WebhookReceived, decision: Decision, import_id: str
+    ) -> None:
+        # The log row is keyed by the webhook's event id: a redelivered webhook does not log twice.
+        async with self.pool.acquire() as conn, conn.transaction():
+            first = await conn.fetchval(
+                "INSERT INTO processed_events (stage, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+                STAGE,
+                event.event_id,
+            )
+            if not first:
+                return
+            await conn.execute(
+                "INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, action, "
+                "message, details) VALUES ($1::uuid, $2::uuid, $3, 'webhook', $4, $5, $6, $7)",
+                integration.company_id,
+                integration.integration_id,
+                event.event_id,
+                event.aurora_project_id,
+                "import_requested" if decision.start else "skipped",
+                f"{event.event} {event.status or ''}".strip() + f": {decision.reason}",
+                {
+                    "event": event.event,
+                    "status": event.status,
+                    "agreement_id": event.agreement_id,
+                    "import_event_id": import_id if decision.start else None,
+                },
+            )
+            await conn.execute(
+                "UPDATE integrations SET last_event_at = now() WHERE id = $1::uuid", integration.integration_id
+            )
+
+
+def create_app() -> AsgiFastStream:
+    kafka = KafkaSettings()
+    database = DatabaseSettings()
+    broker = make_broker(kafka, client_id=STAGE)
+    state: dict[str, Any] = {}
+
+    async def handle(event: WebhookReceived, headers: dict[str, str]) -> None:
+        await state["filter"].handle(event, headers)
+
+    stage = Stage(
+        name=STAGE, broker=broker, input_topic=topics.WEBHOOK_RECEIVED, contract=WebhookReceived, handler=handle
+    )
+    stage.register()
+    relay = RetryRelay(
+        bootstrap_servers=kafka.bootstrap_servers,
+        input_topic=topics.WEBHOOK_RECEIVED,
+        group_id=stage.group_id,
+        broker=broker,
+    )
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        pool = await create_pool(database)
+        state["pool"] = pool
+        state["filter"] = TriggerFilter(pool, broker)
+        relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await pool.close()
+
+    def readiness() -> dict[str, ReadinessCheck]:
+        async def db() -> None:
+            await state["pool"].fetchval("SELECT 1")
+
+        return {"database": db}
+
+    return consumer_app(broker=broker, progress=[stage.progress], readiness=readiness, lifespan=lifespan)

@@ -125,9 +125,7 @@ class AuroraClient:
     ) -> None:
         self.settings = settings or AuroraSettings()
         s = self.settings
-        self.limiter = limiter or RateLimiter(
-            s.requests_per_minute, window_seconds=s.rate_limit_window_seconds
-        )
+        self.limiter = limiter or RateLimiter(s.requests_per_minute, window_seconds=s.rate_limit_window_seconds)
         self._on_call = on_call
         self._sleep = sleep
         self._jitter = jitter
@@ -171,14 +169,10 @@ class AuroraClient:
     async def list_projects(
         self, creds: AuroraCredentials, page: int = 1, per_page: int = DEFAULT_PER_PAGE
     ) -> list[Project]:
-        data = await self._call(
-            creds, "GET", "list_projects", "/projects", params=self._page_params(page, per_page)
-        )
+        data = await self._call(creds, "GET", "list_projects", "/projects", params=self._page_params(page, per_page))
         return self._many(data, "projects", Project, "list_projects")
 
-    async def iter_projects(
-        self, creds: AuroraCredentials, per_page: int = DEFAULT_PER_PAGE
-    ) -> AsyncIterator[Project]:
+    async def iter_projects(self, creds: AuroraCredentials, per_page: int = DEFAULT_PER_PAGE) -> AsyncIterator[Project]:
         """All projects, newest first. Aurora returns no totals, so a short page is the last one."""
         page = 1
         while True:
@@ -193,9 +187,7 @@ class AuroraClient:
         data = await self._call(creds, "GET", "retrieve_project", f"/projects/{_segment(project_id)}")
         return self._one(data, "project", Project, "retrieve_project")
 
-    async def create_project(
-        self, creds: AuroraCredentials, project: NewProject | Mapping[str, Any]
-    ) -> Project:
+    async def create_project(self, creds: AuroraCredentials, project: NewProject | Mapping[str, Any]) -> Project:
         body = project if isinstance(project, NewProject) else NewProject.model_validate(project)
         data = await self._call(
             creds,
@@ -231,9 +223,7 @@ class AuroraClient:
         return self._one(data, "design", Design, "retrieve_design")
 
     async def retrieve_design_summary(self, creds: AuroraCredentials, design_id: str) -> DesignSummary:
-        data = await self._call(
-            creds, "GET", "retrieve_design_summary", f"/designs/{_segment(design_id)}/summary"
-        )
+        data = await self._call(creds, "GET", "retrieve_design_summary", f"/designs/{_segment(design_id)}/summary")
         return self._one(data, "design", DesignSummary, "retrieve_design_summary")
 
     async def retrieve_pricing(self, creds: AuroraCredentials, design_id: str) -> Pricing:
@@ -258,9 +248,7 @@ class AuroraClient:
         )
         return self._many(data, "financings", Financing, "list_financings")
 
-    async def retrieve_financing(
-        self, creds: AuroraCredentials, design_id: str, financing_id: str
-    ) -> Financing:
+    async def retrieve_financing(self, creds: AuroraCredentials, design_id: str, financing_id: str) -> Financing:
         data = await self._call(
             creds,
             "GET",
@@ -275,9 +263,7 @@ class AuroraClient:
         data = await self._call(creds, "GET", "retrieve_agreement", f"/agreements/{_segment(agreement_id)}")
         return self._one(data, "agreement", Agreement, "retrieve_agreement")
 
-    async def run_agreement_download_url(
-        self, creds: AuroraCredentials, agreement_id: str
-    ) -> AgreementDownloadJob:
+    async def run_agreement_download_url(self, creds: AuroraCredentials, agreement_id: str) -> AgreementDownloadJob:
         """Start the job that produces a signed document URL (422 unless the agreement is signed)."""
         data = await self._call(
             creds,
@@ -285,9 +271,7 @@ class AuroraClient:
             "run_agreement_download_url",
             f"/agreements/{_segment(agreement_id)}/download_url/run",
         )
-        return self._one(
-            data, "agreement_download_url_job", AgreementDownloadJob, "run_agreement_download_url"
-        )
+        return self._one(data, "agreement_download_url_job", AgreementDownloadJob, "run_agreement_download_url")
 
     async def agreement_download_url_status(
         self, creds: AuroraCredentials, agreement_id: str, job_id: str
@@ -299,9 +283,7 @@ class AuroraClient:
             f"/agreements/{_segment(agreement_id)}/download_url/status",
             params={"job_id": job_id},
         )
-        return self._one(
-            data, "agreement_download_url_job", AgreementDownloadJob, "agreement_download_url_status"
-        )
+        return self._one(data, "agreement_download_url_job", AgreementDownloadJob, "agreement_download_url_status")
 
     async def signed_agreement_file_url(
         self,
@@ -355,9 +337,7 @@ class AuroraClient:
         return self._one(data, "proposal", Proposal, "retrieve_default_proposal")
 
     async def retrieve_web_proposal(self, creds: AuroraCredentials, design_id: str) -> WebProposal:
-        data = await self._call(
-            creds, "GET", "retrieve_web_proposal", f"/designs/{_segment(design_id)}/web_proposal"
-        )
+        data = await self._call(creds, "GET", "retrieve_web_proposal", f"/designs/{_segment(design_id)}/web_proposal")
         return self._one(data, "web_proposal", WebProposal, "retrieve_web_proposal")
 
     # --- assets -------------------------------------------------------------------------------------
@@ -403,9 +383,7 @@ class AuroraClient:
     async def list_users(
         self, creds: AuroraCredentials, page: int | None = None, per_page: int | None = None
     ) -> list[User]:
-        data = await self._call(
-            creds, "GET", "list_users", "/users", params=self._page_params(page, per_page)
-        )
+        data = await self._call(creds, "GET", "list_users", "/users", params=self._page_params(page, per_page))
         return self._many(data, "users", User, "list_users")
 
     async def retrieve_user(self, creds: AuroraCredentials, user_id: str) -> User:
@@ -436,9 +414,7 @@ class AuroraClient:
     async def list_webhooks(
         self, creds: AuroraCredentials, page: int | None = None, per_page: int | None = None
     ) -> list[Webhook]:
-        data = await self._call(
-            creds, "GET", "list_webhooks", "/webhooks", params=self._page_params(page, per_page)
-        )
+        data = await self._call(creds, "GET", "list_webhooks", "/webhooks", params=self._page_params(page, per_page))
         return self._many(data, "webhooks", Webhook, "list_webhooks")
 
     async def retrieve_webhook(self, creds: AuroraCredentials, webhook_id: str) -> Webhook:
@@ -457,9 +433,7 @@ class AuroraClient:
         )
         return self._one(data, "webhook", Webhook, "create_webhook")
 
-    async def update_webhook(
-        self, creds: AuroraCredentials, webhook_id: str, changes: WebhookUpdate
-    ) -> Webhook:
+    async def update_webhook(self, creds: AuroraCredentials, webhook_id: str, changes: WebhookUpdate) -> Webhook:
         data = await self._call(
             creds,
             "PUT",
@@ -524,9 +498,7 @@ class AuroraClient:
         ) as response:
             if response.status_code >= 400:
                 body = await response.aread()
-                raise error_for_status(
-                    response.status_code, body, endpoint=endpoint, headers=response.headers
-                )
+                raise error_for_status(response.status_code, body, endpoint=endpoint, headers=response.headers)
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise ResponseTooLarge(
@@ -635,16 +607,12 @@ class AuroraClient:
             async with self.limiter.slot(key) as slot:
                 started = time.monotonic()
                 try:
-                    response = await self._http.request(
-                        method, url, params=params, content=content, headers=headers
-                    )
+                    response = await self._http.request(method, url, params=params, content=content, headers=headers)
                 except httpx.TransportError as exc:
                     # Connect failures provably never reached Aurora, so even a create can be retried.
                     sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
                     self._record(endpoint, None, attempt, started, slot.waited, type(exc).__name__)
-                    error = TransientAuroraError(
-                        redact(f"{type(exc).__name__}: {exc}", secrets), endpoint=endpoint
-                    )
+                    error = TransientAuroraError(redact(f"{type(exc).__name__}: {exc}", secrets), endpoint=endpoint)
                 else:
                     self._record(endpoint, response.status_code, attempt, started, slot.waited, None)
                     if response.is_success:
@@ -725,6 +693,4 @@ class AuroraClient:
 
 def _validation_summary(exc: ValidationError) -> str:
     # Field locations and messages only: input values could be customer data.
-    return "; ".join(
-        f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
-    )
+    return "; ".join(f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()[:5])

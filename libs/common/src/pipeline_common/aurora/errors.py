@@ -35,10 +35,7 @@ class AuroraError(Exception):
         return f"{where}{status}: {self.message}"
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(status={self.status!r}, endpoint={self.endpoint!r}, "
-            f"message={self.message!r})"
-        )
+        return f"{type(self).__name__}(status={self.status!r}, endpoint={self.endpoint!r}, message={self.message!r})"
 
 
 class InvalidCredentials(AuroraError):

@@ -201,9 +201,7 @@ class DesignSummary(AuroraModel):
     @property
     def module_count(self) -> int:
         # Aurora has no top-level module count; the bill of materials is the source.
-        return int(
-            sum(item.quantity or 0 for item in self.bill_of_materials if item.component_type == "modules")
-        )
+        return int(sum(item.quantity or 0 for item in self.bill_of_materials if item.component_type == "modules"))
 
 
 class CostItem(AuroraModel):

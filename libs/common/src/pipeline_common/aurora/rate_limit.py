@@ -171,12 +171,7 @@ class RateLimiter:
         idle = []
         for key, state in self._states.items():
             self._expire(state, now)
-            if (
-                not state.in_flight
-                and not state.completed
-                and not state.waiters
-                and state.paused_until <= now
-            ):
+            if not state.in_flight and not state.completed and not state.waiters and state.paused_until <= now:
                 idle.append(key)
         for key in idle:
             del self._states[key]

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.infra", "tests.fixtures.aurora_sim"]
+pytest_plugins = ["tests.fixtures.infra", "tests.fixtures.aurora_sim", "tests.fixtures.pipeline"]

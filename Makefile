@@ -1,0 +1,54 @@
+# Aurora Solar → CRM import pipeline. `make run` runs the whole system; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+PACKAGES := libs/common services/gateway services/trigger_filter services/fetcher services/importer services/admin services/aurora_sim
+STAMP := $(VENV)/.installed
+
+.PHONY: help install infra run test lint stop bench chaos lock asyncapi clean-data
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	@echo "[install] Python packages (pinned in requirements.lock)…"
+	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
+	  [ -x $(PY) ] || $${PYTHON:-python3} -m venv $(VENV)
+	@[ -x $(UV) ] || $(VENV)/bin/pip install -q uv==0.13.9
+	@$(UV) pip install -q -p $(PY) -r requirements.lock
+	@$(UV) pip install -q -p $(PY) --no-deps $(foreach p,$(PACKAGES),-e $(p))
+	@touch $(STAMP)
+	@echo "[install] done"
+
+install: $(STAMP) ## Create .venv and install every package (once; again when the lock changes)
+
+infra: install ## Start Kafka and PostgreSQL locally (idempotent) and apply migrations
+	@deploy/local/kafka.sh start
+	@deploy/local/postgres.sh start
+	@$(VENV)/bin/pipeline-migrate
+
+run: infra ## Run the whole system with the emulator, import one signed project, keep running until Ctrl-C
+	@$(PY) -m pipeline_common.demo
+
+test: infra ## Run every test against real Kafka, PostgreSQL and the emulator
+	@deploy/local/browser.sh ensure
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy (strict)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy libs/common/src services/*/src
+
+stop: ## Stop the local Kafka and PostgreSQL
+	@deploy/local/kafka.sh stop
+	@deploy/local/postgres.sh stop
+
+lock: ## Re-pin third-party dependencies from requirements.in
+	@$(UV) pip compile -q --python-version 3.11 requirements.in -o requirements.lock
+
+clean-data: stop ## Delete local Kafka and PostgreSQL data (keeps the downloaded jars)
+	rm -rf .local/kafka/data .local/kafka/server.properties .local/postgres

@@ -1,0 +1,104 @@
+"""Fault injection: transport faults (latency, 5xx, 429 storms, timeouts, resets) and response/webhook quirks."""
+
+import random
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class FaultSpec(BaseModel):
+    tenant_id: str | None = Field(None, description="Scope to one tenant; omitted = global.")
+    latency_ms: int = Field(0, ge=0, description="Added to every Aurora-path response.")
+    latency_jitter_ms: int = Field(0, ge=0)
+    error_rate: float = Field(0.0, ge=0, le=1, description="Share of requests answered with a 5xx.")
+    error_status: int | None = Field(None, ge=500, le=599, description="Fixed 5xx; default: 500/502/503 mixed.")
+    rate_limit_storm: float = Field(0.0, ge=0, le=1, description="Share of requests answered 429 (true = all).")
+    storm_retry_after: int = Field(1, ge=0)
+    timeout_rate: float = Field(0.0, ge=0, le=1, description="Share of requests that hang, then 504.")
+    timeout_seconds: float = Field(30.0, ge=0)
+    reset_rate: float = Field(0.0, ge=0, le=1, description="Share of connections dropped mid-response.")
+    duplicate_webhooks: float = Field(0.0, ge=0, le=1, description="Share of deliveries sent twice.")
+    out_of_order_webhooks: bool = Field(False, description="After each `signed`, also deliver a stale `viewed`.")
+    unknown_enum_values: bool = False
+    extra_fields: bool = False
+    path_contains: str | None = Field(None, description="Only requests whose path contains this string.")
+
+    @field_validator("rate_limit_storm", "duplicate_webhooks", "error_rate", "timeout_rate", "reset_rate", mode="before")
+    @classmethod
+    def _bool_means_always(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return 1.0 if value else 0.0
+        return value
+
+
+class Faults:
+    def __init__(self, seed: int | None) -> None:
+        self.rng = random.Random(seed)
+        self.global_spec: FaultSpec | None = None
+        self.by_tenant: dict[str, FaultSpec] = {}
+
+    def set(self, spec: FaultSpec) -> None:
+        if spec.tenant_id is None:
+            self.global_spec = spec
+        else:
+            self.by_tenant[spec.tenant_id] = spec
+
+    def clear(self, tenant_id: str | None = None) -> None:
+        if tenant_id is None:
+            self.global_spec = None
+            self.by_tenant.clear()
+        else:
+            self.by_tenant.pop(tenant_id, None)
+
+    def active(self) -> bool:
+        return self.global_spec is not None or bool(self.by_tenant)
+
+    def for_tenant(self, tenant_id: str | None) -> FaultSpec | None:
+        """A tenant's own spec replaces the global one entirely."""
+        if tenant_id is not None:
+            spec = self.by_tenant.get(tenant_id)
+            if spec is not None:
+                return spec
+        return self.global_spec
+
+    def roll(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "global": self.global_spec.model_dump() if self.global_spec else None,
+            "tenants": {tid: spec.model_dump() for tid, spec in self.by_tenant.items()},
+        }
+
+
+_EXTRA = {"sim_future_property": "added by a later Aurora release", "sim_future_object": {"enabled": True}}
+
+
+def decorate(body: dict[str, Any], spec: FaultSpec) -> dict[str, Any]:
+    """Applies Aurora's documented backwards-compatible drift (reference §3) to a response body in place."""
+    for envelope, value in list(body.items()):
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if spec.unknown_enum_values:
+                _unknown_enums(envelope, item)
+            if spec.extra_fields:
+                item.update(_EXTRA)
+    return body
+
+
+def _unknown_enums(envelope: str, item: dict[str, Any]) -> None:
+    if envelope == "design" and isinstance(item.get("bill_of_materials"), list):
+        item["bill_of_materials"].append(
+            {"id": "00000000-0000-4000-8000-00000000e0c1", "component_type": "ev_chargers", "sku": "EVC-48A",
+             "name": "Level 2 EV Charger 48A", "manufacturer_name": "ChargePoint", "quantity": 1}
+        )  # fmt: skip
+    elif envelope == "pricing" and isinstance(item.get("system_cost_breakdown"), list):
+        item["system_cost_breakdown"].append({"component": "dealer_fees", "cost": 0.0, "items": []})
+    elif envelope == "agreement":
+        item["signing_provider"] = "adobe_sign"
+    elif envelope in ("financing", "financings") and isinstance(item.get("financier"), dict):
+        item["financier"]["status"] = "under_review"
+    elif envelope in ("user", "users"):
+        item["account_status"] = "pending_sso"

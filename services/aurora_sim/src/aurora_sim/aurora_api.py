@@ -67,16 +67,28 @@ async def _json_object(request: Request, wrapper: str) -> dict[str, Any]:
 
 
 @router.get("/tenants/{tenant_id}", summary="Retrieve Tenant")
-async def retrieve_tenant(ctx: Context = Depends(authorize(operation("retrieve_tenant", "GET", "/tenants/{tenant_id}")))) -> Response:
+async def retrieve_tenant(
+    ctx: Context = Depends(authorize(operation("retrieve_tenant", "GET", "/tenants/{tenant_id}"))),
+) -> Response:
     return ctx.reply({"tenant": ctx.tenant.to_api()})
 
 
 # --- projects -----------------------------------------------------------------------------------------
 
 _STRING_FIELDS = (
-    "name", "external_provider_id", "status", "customer_salutation", "customer_first_name", "customer_last_name",
-    "customer_email", "customer_phone", "mailing_address", "owner_id", "team_id", "partner_id",
-)  # fmt: skip
+    "name",
+    "external_provider_id",
+    "status",
+    "customer_salutation",
+    "customer_first_name",
+    "customer_last_name",
+    "customer_email",
+    "customer_phone",
+    "mailing_address",
+    "owner_id",
+    "team_id",
+    "partner_id",
+)
 
 
 def _validate_project(ctx: Context, payload: dict[str, Any], creating: bool) -> dict[str, Any]:
@@ -118,11 +130,16 @@ def _validate_project(ctx: Context, payload: dict[str, Any], creating: bool) -> 
         has_point = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon))
         if not has_address and not has_point:
             raise unprocessable("location must include property_address or latitude and longitude")
-        if has_point and not (-90 <= float(lat) <= 90 and -180 <= float(lon) <= 180):
+        if has_point and not (-90 <= float(lat or 0) <= 90 and -180 <= float(lon or 0) <= 180):
             raise unprocessable("latitude/longitude out of range")
-        data["location"] = geocode(ctx.store.rng, {"property_address": address if has_address else None,
-                                                   "latitude": lat if has_point else None,
-                                                   "longitude": lon if has_point else None})  # fmt: skip
+        data["location"] = geocode(
+            ctx.store.rng,
+            {
+                "property_address": address if has_address else None,
+                "latitude": lat if has_point else None,
+                "longitude": lon if has_point else None,
+            },
+        )
     return data
 
 
@@ -146,14 +163,20 @@ async def create_project(
     data = _validate_project(ctx, payload, creating=True)
     users = ctx.store.tenant_users.get(ctx.tenant.id, [])
     defaults: dict[str, Any] = {name: None for name in PROJECT_FIELDS}
-    defaults.update(status=catalog.PROJECT_STATUSES[0], tags=[], project_type="residential",
-                    preferred_solar_modules=[], owner_id=users[0] if users else None)  # fmt: skip
+    defaults.update(
+        status=catalog.PROJECT_STATUSES[0],
+        tags=[],
+        project_type="residential",
+        preferred_solar_modules=[],
+        owner_id=users[0] if users else None,
+    )
     defaults.update(data)
     if defaults.get("mailing_address") is None:
         defaults["mailing_address"] = defaults["location"]["property_address"]
     store = ctx.store
-    project = Project(id=store.new_id(), tenant_id=ctx.tenant.id, seq=store.next_seq(),
-                      created_at=store.clock.now(), data=defaults)  # fmt: skip
+    project = Project(
+        id=store.new_id(), tenant_id=ctx.tenant.id, seq=store.next_seq(), created_at=store.clock.now(), data=defaults
+    )
     store.add_project(project)
     ctx.fire("project_created", {"PROJECT_ID": project.id, "SOURCE": "api"})
     return ctx.reply({"project": project.to_api()})
@@ -162,7 +185,9 @@ async def create_project(
 @router.get("/tenants/{tenant_id}/projects/{project_id}", summary="Retrieve Project")
 async def retrieve_project(
     project_id: str,
-    ctx: Context = Depends(authorize(operation("retrieve_project", "GET", "/tenants/{tenant_id}/projects/{project_id}"))),
+    ctx: Context = Depends(
+        authorize(operation("retrieve_project", "GET", "/tenants/{tenant_id}/projects/{project_id}"))
+    ),
 ) -> Response:
     return ctx.reply({"project": owned(ctx.store.projects, project_id, ctx.tenant.id).to_api()})
 
@@ -188,7 +213,9 @@ async def update_project(
 @router.get("/tenants/{tenant_id}/projects/{project_id}/designs", summary="List Designs")
 async def list_designs(
     project_id: str,
-    ctx: Context = Depends(authorize(operation("list_designs", "GET", "/tenants/{tenant_id}/projects/{project_id}/designs"))),
+    ctx: Context = Depends(
+        authorize(operation("list_designs", "GET", "/tenants/{tenant_id}/projects/{project_id}/designs"))
+    ),
 ) -> Response:
     project = owned(ctx.store.projects, project_id, ctx.tenant.id)
     ids = paginate(ctx.request, project.design_ids)
@@ -286,9 +313,14 @@ async def run_agreement_download_url(
     agreement = owned(ctx.store.agreements, agreement_id, ctx.tenant.id)
     if agreement.status != "signed":
         raise unprocessable("Agreement must be signed to download its document")
-    job = DownloadJob(job_id=ctx.store.new_id(), tenant_id=ctx.tenant.id, agreement_id=agreement.id,
-                      project_id=agreement.project_id, design_id=agreement.design_id,
-                      requested_at=ctx.store.clock.now())  # fmt: skip
+    job = DownloadJob(
+        job_id=ctx.store.new_id(),
+        tenant_id=ctx.tenant.id,
+        agreement_id=agreement.id,
+        project_id=agreement.project_id,
+        design_id=agreement.design_id,
+        requested_at=ctx.store.clock.now(),
+    )
     ctx.store.jobs[job.job_id] = job
     return ctx.reply({"agreement_download_url_job": job.to_api("in-progress", None)}, status=202)
 
@@ -323,13 +355,18 @@ async def agreement_download_url_status(
         job.completed_at = ctx.store.clock.now()
         project = ctx.store.projects[agreement.project_id]
         stored = StoredFile(
-            id=ctx.store.new_id(), kind="agreement_pdf", file_name=f"agreement_{agreement.id[:8]}_signed.pdf",
+            id=ctx.store.new_id(),
+            kind="agreement_pdf",
+            file_name=f"agreement_{agreement.id[:8]}_signed.pdf",
             content_type="application/pdf",
-            context={"title": agreement.agreement_template_name, "agreement_id": agreement.id,
-                     "customer": f"{project.data.get('customer_first_name') or ''} "
-                                 f"{project.data.get('customer_last_name') or ''}".strip(),
-                     "address": (project.data.get("location") or {}).get("property_address")},
-        )  # fmt: skip
+            context={
+                "title": agreement.agreement_template_name,
+                "agreement_id": agreement.id,
+                "customer": f"{project.data.get('customer_first_name') or ''} "
+                f"{project.data.get('customer_last_name') or ''}".strip(),
+                "address": (project.data.get("location") or {}).get("property_address"),
+            },
+        )
         ctx.store.files[stored.id] = stored
         job.file_id = stored.id
     expires = int((job.completed_at + timedelta(seconds=sim.settings.file_url_ttl_seconds)).timestamp())
@@ -352,13 +389,17 @@ async def retrieve_default_proposal(
     design = owned(ctx.store.designs, design_id, ctx.tenant.id)
     host = "v2-sandbox.aurorasolar.com" if ctx.sim.settings.environment == "sandbox" else "v2.aurorasolar.com"
     created = design.created_at + timedelta(minutes=30)
-    return ctx.reply({"proposal": {
-        "id": design.proposal_id,
-        "created_at": fmt(created),
-        "updated_at": fmt(created + timedelta(minutes=12)),
-        "proposal_template_id": design.proposal_template_id,
-        "proposal_link": f"https://{host}/projects/{design.project_id}/designs/{design.id}/sales_mode/proposal",
-    }})  # fmt: skip
+    return ctx.reply(
+        {
+            "proposal": {
+                "id": design.proposal_id,
+                "created_at": fmt(created),
+                "updated_at": fmt(created + timedelta(minutes=12)),
+                "proposal_template_id": design.proposal_template_id,
+                "proposal_link": f"https://{host}/projects/{design.project_id}/designs/{design.id}/sales_mode/proposal",
+            }
+        }
+    )
 
 
 @router.get("/tenants/{tenant_id}/designs/{design_id}/web_proposal", summary="Retrieve Web Proposal")
@@ -492,7 +533,8 @@ async def update_consumption_profile(
     city = project.data.get("location") or {}
     previous = project.consumption_profile or {}
     project.consumption_profile = {
-        "utility": previous.get("utility") or f"{(city.get('property_address_components') or {}).get('region', '')} Utility",
+        "utility": previous.get("utility")
+        or f"{(city.get('property_address_components') or {}).get('region', '')} Utility",
         "utility_rate": previous.get("utility_rate") or "Residential",
         "monthly_energy": monthly,
     }
@@ -501,8 +543,11 @@ async def update_consumption_profile(
 
 
 def _profile_api(profile: dict[str, Any]) -> dict[str, Any]:
-    return {"utility": profile["utility"], "utility_rate": profile["utility_rate"],
-            "monthly_energy": list(profile["monthly_energy"])}  # fmt: skip
+    return {
+        "utility": profile["utility"],
+        "utility_rate": profile["utility_rate"],
+        "monthly_energy": list(profile["monthly_energy"]),
+    }
 
 
 # --- webhooks -----------------------------------------------------------------------------------------
@@ -576,7 +621,9 @@ async def create_webhook(
 @router.get("/tenants/{tenant_id}/webhooks/{webhook_id}", summary="Retrieve Webhook")
 async def retrieve_webhook(
     webhook_id: str,
-    ctx: Context = Depends(authorize(operation("retrieve_webhook", "GET", "/tenants/{tenant_id}/webhooks/{webhook_id}"))),
+    ctx: Context = Depends(
+        authorize(operation("retrieve_webhook", "GET", "/tenants/{tenant_id}/webhooks/{webhook_id}"))
+    ),
 ) -> Response:
     return ctx.reply({"webhook": owned(ctx.store.webhooks, webhook_id, ctx.tenant.id).to_api()})
 
@@ -601,7 +648,9 @@ async def update_webhook(
 @router.delete("/tenants/{tenant_id}/webhooks/{webhook_id}", summary="Delete Webhook", status_code=204)
 async def delete_webhook(
     webhook_id: str,
-    ctx: Context = Depends(authorize(operation("delete_webhook", "DELETE", "/tenants/{tenant_id}/webhooks/{webhook_id}"))),
+    ctx: Context = Depends(
+        authorize(operation("delete_webhook", "DELETE", "/tenants/{tenant_id}/webhooks/{webhook_id}"))
+    ),
 ) -> Response:
     webhook = owned(ctx.store.webhooks, webhook_id, ctx.tenant.id)
     webhook.enabled = False  # stops in-flight retries
@@ -627,8 +676,11 @@ async def download_file(request: Request, file_id: str, file_name: str) -> Respo
     if problem is not None:
         raise AuroraError(403, problem)
     body = sim.file_bytes(stored)
-    return Response(body, media_type=stored.content_type,
-                    headers={"Content-Disposition": f'attachment; filename="{stored.file_name}"'})  # fmt: skip
+    return Response(
+        body,
+        media_type=stored.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{stored.file_name}"'},
+    )
 
 
 @files_router.get("/web_proposals/{token}", summary="Public web proposal page", response_class=HTMLResponse)
@@ -641,6 +693,7 @@ async def web_proposal_page(request: Request, token: str) -> Response:
     project = sim.store.projects[design.project_id]
     name = (project.data.get("name") or "Your solar proposal").replace("<", "&lt;")
     kw = design.system_size_stc / 1000
-    return HTMLResponse(f"<!doctype html><html><head><title>{name}</title></head><body><h1>{name}</h1>"
-                        f"<p>{kw:.2f} kW solar system</p></body></html>")  # fmt: skip
-
+    return HTMLResponse(
+        f"<!doctype html><html><head><title>{name}</title></head><body><h1>{name}</h1>"
+        f"<p>{kw:.2f} kW solar system</p></body></html>"
+    )

@@ -212,7 +212,11 @@ POSITIVE_ADDERS = (
 )
 DISCOUNTS = (("Summer promotion", -1000.0), ("Referral discount", -500.0), ("Veteran discount", -750.0))
 
-LOAN_PROVIDERS = (("goodleap", "GoodLeap 25yr 3.99%"), ("sungage", "Sungage 20yr 4.49%"), ("mosaic", "Mosaic 25yr 5.99%"))
+LOAN_PROVIDERS = (
+    ("goodleap", "GoodLeap 25yr 3.99%"),
+    ("sungage", "Sungage 20yr 4.49%"),
+    ("mosaic", "Mosaic 25yr 5.99%"),
+)
 
 AGREEMENT_TEMPLATES = ("Residential Solar Purchase Agreement", "Solar + Storage Installation Agreement")
 SIGNING_PROVIDERS = ("docusign", "dropbox_sign")

@@ -101,7 +101,8 @@ async def reset(request: Request) -> dict[str, Any]:
 async def operations() -> dict[str, Any]:
     return {
         "operations": [
-            {"name": name, "method": method, "path": path} for name, (method, path) in sorted(catalog.OPERATIONS.items())
+            {"name": name, "method": method, "path": path}
+            for name, (method, path) in sorted(catalog.OPERATIONS.items())
         ]
     }
 
@@ -171,9 +172,15 @@ async def post_project(request: Request, tenant_id: str, body: ProjectIn | None 
     status = _agreement_status(spec.agreement_status) if spec.agreement_status is not None else None
     if spec.sold_design is not None and spec.sold_design >= spec.designs:
         raise unprocessable("sold_design must index one of the designs")
-    plan = ProjectPlan(overrides=overrides, designs=spec.designs, sold_design=spec.sold_design,
-                       with_financing=spec.with_financing, with_consumption_profile=spec.with_consumption_profile,
-                       with_battery=spec.with_battery, agreement_status=status)  # fmt: skip
+    plan = ProjectPlan(
+        overrides=overrides,
+        designs=spec.designs,
+        sold_design=spec.sold_design,
+        with_financing=spec.with_financing,
+        with_consumption_profile=spec.with_consumption_profile,
+        with_battery=spec.with_battery,
+        agreement_status=status,
+    )
     rng = random.Random(spec.seed) if spec.seed is not None else sim.store.rng
     created = create_project(sim.store, tenant_id, plan, rng)
     if spec.fire_events:
@@ -226,7 +233,9 @@ async def post_project_status(request: Request, tenant_id: str, project_id: str,
     sim.store.tenant(tenant_id)
     project = owned(sim.store.projects, project_id, tenant_id)
     project.data["status"] = body.status
-    deliveries = sim.dispatcher.fire(tenant_id, "project_status_changed", {"PROJECT_ID": project.id, "STATUS": body.status})
+    deliveries = sim.dispatcher.fire(
+        tenant_id, "project_status_changed", {"PROJECT_ID": project.id, "STATUS": body.status}
+    )
     return {"project": project.to_api(), "delivery_ids": deliveries}
 
 
@@ -236,7 +245,11 @@ async def post_milestone(request: Request, tenant_id: str, design_id: str, body:
     sim.store.tenant(tenant_id)
     design = owned(sim.store.designs, design_id, tenant_id)
     design.milestone = (body.milestone, sim.clock.now())
-    values: dict[str, str | None] = {"PROJECT_ID": design.project_id, "DESIGN_ID": design.id, "MILESTONE": body.milestone}
+    values: dict[str, str | None] = {
+        "PROJECT_ID": design.project_id,
+        "DESIGN_ID": design.id,
+        "MILESTONE": body.milestone,
+    }
     deliveries = sim.dispatcher.fire(tenant_id, "milestone_created", values)
     return {"design": design.to_api(), "delivery_ids": deliveries}
 
@@ -308,8 +321,11 @@ async def get_webhooks(request: Request, tenant_id: str | None = None) -> dict[s
         if tenant_id and webhook.tenant_id != tenant_id:
             continue
         item = webhook.to_api()
-        item.update(tenant_id=webhook.tenant_id, failed_attempts=webhook.failed_attempts,
-                    disabled_reason=webhook.disabled_reason)  # fmt: skip
+        item.update(
+            tenant_id=webhook.tenant_id,
+            failed_attempts=webhook.failed_attempts,
+            disabled_reason=webhook.disabled_reason,
+        )
         out.append(item)
     return {"webhooks": out}
 

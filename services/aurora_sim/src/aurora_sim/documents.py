@@ -2,11 +2,18 @@
 
 import struct
 import zlib
+from itertools import pairwise
 from typing import Any
 
 
 def _pdf_escape(text: str) -> str:
-    return text.encode("latin-1", "replace").decode("latin-1").replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    return (
+        text.encode("latin-1", "replace")
+        .decode("latin-1")
+        .replace("\\", "\\\\")
+        .replace("(", "\\(")
+        .replace(")", "\\)")
+    )
 
 
 def pdf(title: str, lines: list[str]) -> bytes:
@@ -44,7 +51,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def png(width: int, height: int, rows: int, cols: int) -> bytes:
-    """An RGB PNG of a roof with a `rows`×`cols` panel grid — a stand-in for a CAD screenshot."""
+    """An RGB PNG of a roof with a `rows` by `cols` panel grid — a stand-in for a CAD screenshot."""
     roof, panel, frame = (150, 140, 130), (25, 45, 95), (200, 200, 210)
     raw = bytearray()
     margin, cell_w, cell_h = 8, max(2, (width - 16) // max(cols, 1)), max(2, (height - 16) // max(rows, 1))
@@ -60,7 +67,12 @@ def png(width: int, height: int, rows: int, cols: int) -> bytes:
             else:
                 raw += bytes(roof)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(bytes(raw), 6))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def dxf(rows: int, cols: int, panel_w: float = 1.05, panel_h: float = 1.75) -> bytes:
@@ -71,7 +83,7 @@ def dxf(rows: int, cols: int, panel_w: float = 1.05, panel_h: float = 1.75) -> b
         for c in range(cols):
             x0, y0 = c * (panel_w + 0.02), r * (panel_h + 0.02)
             corners = [(x0, y0), (x0 + panel_w, y0), (x0 + panel_w, y0 + panel_h), (x0, y0 + panel_h), (x0, y0)]
-            for (xa, ya), (xb, yb) in zip(corners, corners[1:], strict=False):
+            for (xa, ya), (xb, yb) in pairwise(corners):
                 lines += ["0", "LINE", "8", "MODULES", "10", f"{xa:.3f}", "20", f"{ya:.3f}", "30", "0.0"]
                 lines += ["11", f"{xb:.3f}", "21", f"{yb:.3f}", "31", "0.0"]
     lines += ["0", "ENDSEC", "0", "EOF"]

@@ -23,7 +23,9 @@ class FaultSpec(BaseModel):
     extra_fields: bool = False
     path_contains: str | None = Field(None, description="Only requests whose path contains this string.")
 
-    @field_validator("rate_limit_storm", "duplicate_webhooks", "error_rate", "timeout_rate", "reset_rate", mode="before")
+    @field_validator(
+        "rate_limit_storm", "duplicate_webhooks", "error_rate", "timeout_rate", "reset_rate", mode="before"
+    )
     @classmethod
     def _bool_means_always(cls, value: Any) -> Any:
         if isinstance(value, bool):
@@ -91,9 +93,15 @@ def decorate(body: dict[str, Any], spec: FaultSpec) -> dict[str, Any]:
 def _unknown_enums(envelope: str, item: dict[str, Any]) -> None:
     if envelope == "design" and isinstance(item.get("bill_of_materials"), list):
         item["bill_of_materials"].append(
-            {"id": "00000000-0000-4000-8000-00000000e0c1", "component_type": "ev_chargers", "sku": "EVC-48A",
-             "name": "Level 2 EV Charger 48A", "manufacturer_name": "ChargePoint", "quantity": 1}
-        )  # fmt: skip
+            {
+                "id": "00000000-0000-4000-8000-00000000e0c1",
+                "component_type": "ev_chargers",
+                "sku": "EVC-48A",
+                "name": "Level 2 EV Charger 48A",
+                "manufacturer_name": "ChargePoint",
+                "quantity": 1,
+            }
+        )
     elif envelope == "pricing" and isinstance(item.get("system_cost_breakdown"), list):
         item["system_cost_breakdown"].append({"component": "dealer_fees", "cost": 0.0, "items": []})
     elif envelope == "agreement":

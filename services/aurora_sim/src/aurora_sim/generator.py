@@ -97,13 +97,17 @@ def geocode(rng: random.Random, location: dict[str, Any]) -> dict[str, Any]:
         if lat is None or lon is None:
             lat = round(city.latitude + rng.uniform(-0.03, 0.03), 6)
             lon = round(city.longitude + rng.uniform(-0.03, 0.03), 6)
-        return {"property_address": address, "latitude": lat, "longitude": lon, "property_address_components": components}
-    city = min(catalog.CITIES, key=lambda c: (c.latitude - float(lat)) ** 2 + (c.longitude - float(lon)) ** 2)
+        return {
+            "property_address": address,
+            "latitude": lat,
+            "longitude": lon,
+            "property_address_components": components,
+        }
+    lat_f, lon_f = float(lat or 0.0), float(lon or 0.0)
+    city = min(catalog.CITIES, key=lambda c: (c.latitude - lat_f) ** 2 + (c.longitude - lon_f) ** 2)
     street = f"{rng.randrange(100, 9999)} {rng.choice(catalog.STREET_NAMES)}"
-    # Reverse geocoding snaps the pin to the found address (§6.1); the emulator keeps the caller's point.
-    out = location_for(city, street)
-    out["latitude"], out["longitude"] = float(lat), float(lon)
-    return out
+    # Coordinates only: Aurora reverse-geocodes and resets lat/long to the found address' point (§6.1).
+    return location_for(city, street)
 
 
 def city_of(location: dict[str, Any]) -> City:
@@ -185,33 +189,80 @@ def _design(
     ptc = round(stc * rng.uniform(0.89, 0.93), 1)
     micro = rng.random() < 0.6
     bom: list[dict[str, Any]] = [
-        {"id": store.new_id(), "component_type": "modules", "sku": module.sku, "name": module.name,
-         "manufacturer_name": module.manufacturer, "quantity": count},
-    ]  # fmt: skip
+        {
+            "id": store.new_id(),
+            "component_type": "modules",
+            "sku": module.sku,
+            "name": module.name,
+            "manufacturer_name": module.manufacturer,
+            "quantity": count,
+        },
+    ]
     string_inverters: list[dict[str, Any]] = []
     if micro:
         inv = rng.choice(catalog.MICROINVERTERS)
         ac = count * inv.ac_watts
-        bom.append({"id": store.new_id(), "component_type": inv.component_type, "sku": inv.sku, "name": inv.name,
-                    "manufacturer_name": inv.manufacturer, "quantity": count})  # fmt: skip
+        bom.append(
+            {
+                "id": store.new_id(),
+                "component_type": inv.component_type,
+                "sku": inv.sku,
+                "name": inv.name,
+                "manufacturer_name": inv.manufacturer,
+                "quantity": count,
+            }
+        )
     else:
-        inv = min((i for i in catalog.STRING_INVERTERS if i.ac_watts >= stc * 0.8), key=lambda i: i.ac_watts,
-                  default=catalog.STRING_INVERTERS[1])  # fmt: skip
+        inv = min(
+            (i for i in catalog.STRING_INVERTERS if i.ac_watts >= stc * 0.8),
+            key=lambda i: i.ac_watts,
+            default=catalog.STRING_INVERTERS[1],
+        )
         ac = inv.ac_watts
-        bom.append({"id": store.new_id(), "component_type": inv.component_type, "sku": inv.sku, "name": inv.name,
-                    "manufacturer_name": inv.manufacturer, "quantity": 1})  # fmt: skip
+        bom.append(
+            {
+                "id": store.new_id(),
+                "component_type": inv.component_type,
+                "sku": inv.sku,
+                "name": inv.name,
+                "manufacturer_name": inv.manufacturer,
+                "quantity": 1,
+            }
+        )
         opt_type, opt_mfr, opt_name, opt_sku = catalog.OPTIMIZER
-        bom.append({"id": store.new_id(), "component_type": opt_type, "sku": opt_sku, "name": opt_name,
-                    "manufacturer_name": opt_mfr, "quantity": count})  # fmt: skip
+        bom.append(
+            {
+                "id": store.new_id(),
+                "component_type": opt_type,
+                "sku": opt_sku,
+                "name": opt_name,
+                "manufacturer_name": opt_mfr,
+                "quantity": count,
+            }
+        )
         string_inverters.append({"name": inv.name, "manufacturer_name": inv.manufacturer, "quantity": 1})
     batteries: list[dict[str, Any]] = []
     storage_breakdown: list[dict[str, Any]] = []
     if with_battery:
         battery = rng.choice(catalog.BATTERIES)
-        bom.append({"id": store.new_id(), "component_type": "batteries", "sku": battery.sku, "name": battery.name,
-                    "manufacturer_name": battery.manufacturer, "quantity": 1})  # fmt: skip
-        batteries.append({"name": battery.name, "manufacturer_name": battery.manufacturer, "quantity": 1,
-                          "capacity_kwh": battery.kwh})  # fmt: skip
+        bom.append(
+            {
+                "id": store.new_id(),
+                "component_type": "batteries",
+                "sku": battery.sku,
+                "name": battery.name,
+                "manufacturer_name": battery.manufacturer,
+                "quantity": 1,
+            }
+        )
+        batteries.append(
+            {
+                "name": battery.name,
+                "manufacturer_name": battery.manufacturer,
+                "quantity": 1,
+                "capacity_kwh": battery.kwh,
+            }
+        )
         storage_breakdown.append(
             {"component": "base_cost", "cost": battery.cost, "items": [{"name": battery.name, "cost": battery.cost}]}
         )
@@ -223,31 +274,50 @@ def _design(
         n = left if face == faces - 1 else max(4, left // (faces - face) + rng.randrange(-2, 3))
         left -= n
         access = rng.randrange(82, 99)
-        arrays.append({
-            "size": n * module.watts, "azimuth": rng.choice((90, 135, 180, 200, 225, 270)),
-            "pitch": rng.choice((14.0, 18.4, 22.6, 26.6, 30.3)), "orientation": "portrait", "configuration": "flush",
-            "module": {"name": module.name, "count": n, "rating_stc": module.watts, "orientation": "portrait"},
-            "face": face + 1, "ground_mounted": False,
-            "shading": {"solar_access": {"annual": access, "monthly": [min(100, access + rng.randrange(-4, 5))
-                                                                        for _ in range(12)]}},
-        })  # fmt: skip
+        arrays.append(
+            {
+                "size": n * module.watts,
+                "azimuth": rng.choice((90, 135, 180, 200, 225, 270)),
+                "pitch": rng.choice((14.0, 18.4, 22.6, 26.6, 30.3)),
+                "orientation": "portrait",
+                "configuration": "flush",
+                "module": {"name": module.name, "count": n, "rating_stc": module.watts, "orientation": "portrait"},
+                "face": face + 1,
+                "ground_mounted": False,
+                "shading": {
+                    "solar_access": {
+                        "annual": access,
+                        "monthly": [min(100, access + rng.randrange(-4, 5)) for _ in range(12)],
+                    }
+                },
+            }
+        )
     annual = round(stc / 1000 * city.yield_kwh_per_kw * rng.uniform(0.88, 0.98))
     monthly = [round(annual * share) for share in catalog.MONTHLY_PRODUCTION_SHAPE]
     consumption = annual / rng.uniform(0.75, 1.1)
-    energy = {"up_to_date": True, "annual": annual, "annual_offset": f"{round(100 * annual / consumption)}%",
-              "monthly": monthly, "hourly": None, "loss_summary": []}  # fmt: skip
+    energy = {
+        "up_to_date": True,
+        "annual": annual,
+        "annual_offset": f"{round(100 * annual / consumption)}%",
+        "monthly": monthly,
+        "hourly": None,
+        "loss_summary": [],
+    }
     ppw = round(rng.uniform(2.65, 3.45), 2)
     base = round(stc * ppw, 2)
     adders = rng.sample(catalog.POSITIVE_ADDERS, rng.randrange(1, 3))
     discount = rng.choice(catalog.DISCOUNTS)
-    breakdown = [
+    breakdown: list[dict[str, Any]] = [
         {"component": "starting_cost", "cost": 0.0, "items": []},
         {"component": "base_cost", "cost": base, "items": [{"name": "Price per watt", "cost": base}]},
-        {"component": "adders_without_discounts", "cost": sum(c for _, c in adders),
-         "items": [{"name": n, "cost": c} for n, c in adders]},
+        {
+            "component": "adders_without_discounts",
+            "cost": sum(c for _, c in adders),
+            "items": [{"name": n, "cost": c} for n, c in adders],
+        },
         {"component": "adders", "cost": discount[1], "items": [{"name": discount[0], "cost": discount[1]}]},
         {"component": "incentives", "cost": 0.0, "items": []},
-    ]  # fmt: skip
+    ]
     system_price = round(sum(float(c["cost"]) for c in breakdown), 2)
     storage = sum(float(c["cost"]) for c in storage_breakdown)
     pricing = {
@@ -281,17 +351,30 @@ def _design(
     store.designs[design.id] = design
     store.web_proposals[design.web_proposal_token] = design.id
     project.design_ids.append(design.id)
-    context = {"modules": count, "project_name": project.data.get("name"), "system_size_stc": stc,
-               "address": (project.data.get("location") or {}).get("property_address"), "title": "Design Layout"}  # fmt: skip
+    context = {
+        "modules": count,
+        "project_name": project.data.get("name"),
+        "system_size_stc": stc,
+        "address": (project.data.get("location") or {}).get("property_address"),
+        "title": "Design Layout",
+    }
     for asset_type, kind, ext, ctype in (
         ("Design Layout", "layout_pdf", "pdf", "application/pdf"),
         ("CAD Screenshot", "screenshot_png", "png", "image/png"),
         ("Design DXF", "dxf", "dxf", "application/dxf"),
     ):
         stored = _file(store, kind, f"{asset_type.lower().replace(' ', '_')}_{design.id[:8]}.{ext}", ctype, context)
-        asset = Asset(id=store.new_id(), tenant_id=project.tenant_id, project_id=project.id, design_id=design.id,
-                      asset_type=asset_type, file_name=stored.file_name, content_type=ctype,
-                      created_at=created_at, file_id=stored.id)  # fmt: skip
+        asset = Asset(
+            id=store.new_id(),
+            tenant_id=project.tenant_id,
+            project_id=project.id,
+            design_id=design.id,
+            asset_type=asset_type,
+            file_name=stored.file_name,
+            content_type=ctype,
+            created_at=created_at,
+            file_id=stored.id,
+        )
         store.assets[asset.id] = asset
         design.asset_ids.append(asset.id)
         project.asset_ids.append(asset.id)
@@ -300,21 +383,40 @@ def _design(
 
 def _financings(store: Store, rng: random.Random, design: Design, loan_selected: bool) -> Financing | None:
     price = float((design.pricing or {}).get("system_price", 0))
-    cash = Financing(id=store.new_id(), tenant_id=design.tenant_id, project_id=design.project_id, design_id=design.id,
-                     name="Cash", financing_option="cash", selected_in_sales_mode=not loan_selected,
-                     system_price=price, monthly_payment=None, loan_principal=None, down_payment=price,
-                     financier=None)  # fmt: skip
+    cash = Financing(
+        id=store.new_id(),
+        tenant_id=design.tenant_id,
+        project_id=design.project_id,
+        design_id=design.id,
+        name="Cash",
+        financing_option="cash",
+        selected_in_sales_mode=not loan_selected,
+        system_price=price,
+        monthly_payment=None,
+        loan_principal=None,
+        down_payment=price,
+        financier=None,
+    )
     provider, name = rng.choice(catalog.LOAN_PROVIDERS)
     down = round(rng.choice((0.0, 0.0, 1000.0, 2500.0)), 2)
     principal = round(price - down, 2)
     years = 20 if "20yr" in name else 25
     rate = float(name.split()[-1].rstrip("%")) / 100 / 12
     payment = round(principal * rate / (1 - (1 + rate) ** (-12 * years)), 2)
-    loan = Financing(id=store.new_id(), tenant_id=design.tenant_id, project_id=design.project_id, design_id=design.id,
-                     name=name, financing_option="loans", selected_in_sales_mode=loan_selected, system_price=price,
-                     monthly_payment=payment, loan_principal=principal, down_payment=down,
-                     financier={"type": "integrated", "provider": provider,
-                                "status": "pre_approved" if loan_selected else "quoted"})  # fmt: skip
+    loan = Financing(
+        id=store.new_id(),
+        tenant_id=design.tenant_id,
+        project_id=design.project_id,
+        design_id=design.id,
+        name=name,
+        financing_option="loans",
+        selected_in_sales_mode=loan_selected,
+        system_price=price,
+        monthly_payment=payment,
+        loan_principal=principal,
+        down_payment=down,
+        financier={"type": "integrated", "provider": provider, "status": "pre_approved" if loan_selected else "quoted"},
+    )
     for f in (cash, loan):
         store.financings[f.id] = f
         design.financing_ids.append(f.id)
@@ -348,11 +450,17 @@ def create_project(store: Store, tenant_id: str, plan: ProjectPlan, rng: random.
         design = _design(store, rng, project, i, with_battery, created_at + timedelta(minutes=5 * (i + 1)))
         designs.append(design)
         events.append(("design_created", {"PROJECT_ID": project.id, "DESIGN_ID": design.id, "SOURCE": "app"}))
-        events.append(("performance_simulation_job_completed",
-                       {"DESIGN_ID": design.id, "JOB_ID": store.new_id(), "STATUS": "succeeded"}))  # fmt: skip
+        events.append(
+            (
+                "performance_simulation_job_completed",
+                {"DESIGN_ID": design.id, "JOB_ID": store.new_id(), "STATUS": "succeeded"},
+            )
+        )
         for asset_id in design.asset_ids:
             asset = store.assets[asset_id]
-            events.append(("asset_created", {"DESIGN_ID": design.id, "ASSET_ID": asset.id, "ASSET_TYPE": asset.asset_type}))
+            events.append(
+                ("asset_created", {"DESIGN_ID": design.id, "ASSET_ID": asset.id, "ASSET_TYPE": asset.asset_type})
+            )
     sold_index = plan.sold_design
     if sold_index is None and plan.agreement_status == "signed" and designs:
         sold_index = 0
@@ -365,13 +473,19 @@ def create_project(store: Store, tenant_id: str, plan: ProjectPlan, rng: random.
             if selected is not None:
                 financing_id = selected.id
         if plan.agreement_status is not None:
-            agreement = _agreement(store, rng, project, contract_design, financing_id, plan.agreement_status, created_at)
+            agreement = _agreement(
+                store, rng, project, contract_design, financing_id, plan.agreement_status, created_at
+            )
             events.append(("agreement_status_changed", agreement_values(agreement)))
         if sold_index is not None and sold_index < len(designs):
             marked = designs[sold_index]
             marked.milestone = ("installed" if plan.installed else "sold", created_at + timedelta(hours=2, minutes=30))
-            events.append(("milestone_created",
-                           {"PROJECT_ID": project.id, "DESIGN_ID": marked.id, "MILESTONE": marked.milestone[0]}))  # fmt: skip
+            events.append(
+                (
+                    "milestone_created",
+                    {"PROJECT_ID": project.id, "DESIGN_ID": marked.id, "MILESTONE": marked.milestone[0]},
+                )
+            )
     return Created(project=project, designs=designs, agreement=agreement, financing_id=financing_id, events=events)
 
 
@@ -421,13 +535,21 @@ def apply_agreement_status(agreement: Agreement, status: str, at: datetime) -> N
         agreement.last_viewed_at = at
     if status == "signed" and agreement.signing_provider != "docusign" and agreement.last_viewed_at is None:
         agreement.last_viewed_at = at
-    agreement.error_message = "signature_request_email_bounce: the signer's email bounced" if status == "error" else None
+    agreement.error_message = (
+        "signature_request_email_bounce: the signer's email bounced" if status == "error" else None
+    )
 
 
 BULK_AGREEMENT_MIX = (
-    (None, 0.15), ("sent", 0.22), ("viewed", 0.18), ("signed", 0.28), ("declined", 0.05),
-    ("canceled", 0.05), ("cancel_pending", 0.02), ("error", 0.05),
-)  # fmt: skip
+    (None, 0.15),
+    ("sent", 0.22),
+    ("viewed", 0.18),
+    ("signed", 0.28),
+    ("declined", 0.05),
+    ("canceled", 0.05),
+    ("cancel_pending", 0.02),
+    ("error", 0.05),
+)
 
 
 def bulk_plan(rng: random.Random, now: datetime, index: int, count: int) -> ProjectPlan:
@@ -439,11 +561,11 @@ def bulk_plan(rng: random.Random, now: datetime, index: int, count: int) -> Proj
             break
     designs = rng.choice((1, 1, 1, 2, 2, 3))
     signed = status == "signed"
-    project_status = (
-        rng.choice(catalog.PROJECT_STATUSES[3:]) if signed else rng.choice(catalog.PROJECT_STATUSES[:3])
-    )
+    project_status = rng.choice(catalog.PROJECT_STATUSES[3:]) if signed else rng.choice(catalog.PROJECT_STATUSES[:3])
     # Spread creation over the last 90 days, oldest first, so created_at ordering is meaningful.
-    created_at = now - timedelta(days=90, hours=3) + timedelta(seconds=(90 * 86400) * (index + rng.random()) / max(count, 1))
+    created_at = (
+        now - timedelta(days=90, hours=3) + timedelta(seconds=(90 * 86400) * (index + rng.random()) / max(count, 1))
+    )
     return ProjectPlan(
         overrides={"status": project_status},
         designs=designs,

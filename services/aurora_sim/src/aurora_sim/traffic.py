@@ -51,10 +51,14 @@ class TrafficMiddleware:
             await send(message)
 
         try:
-            spec = self.sim.faults.for_tenant(tenant_id) if self.sim.faults.active() and path.startswith("/tenants") else None
-            if spec is not None and (spec.path_contains is None or spec.path_contains in path):
-                if await self._inject(spec, recording_send, fault_note):
-                    return
+            spec = (
+                self.sim.faults.for_tenant(tenant_id)
+                if self.sim.faults.active() and path.startswith("/tenants")
+                else None
+            )
+            applies = spec is not None and (spec.path_contains is None or spec.path_contains in path)
+            if spec is not None and applies and await self._inject(spec, recording_send, fault_note):
+                return
             await self.app(scope, receive, recording_send)
         finally:
             self._record(scope, path, tenant_id, status[0], started, fault_note)
@@ -70,8 +74,13 @@ class TrafficMiddleware:
             note.append("reset")
             # Starting a response and returning without its body makes uvicorn close the connection:
             # the client sees the peer drop mid-response, like a reset.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")]})  # fmt: skip
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")],
+                }
+            )
             return True
         if faults.roll(spec.timeout_rate):
             note.append("timeout")
@@ -81,7 +90,9 @@ class TrafficMiddleware:
         if faults.roll(spec.error_rate):
             note.append("error")
             code = spec.error_status or faults.rng.choice((500, 502, 503))
-            await _send_error(send, AuroraError(code, "Internal server error" if code == 500 else "Service unavailable"))
+            await _send_error(
+                send, AuroraError(code, "Internal server error" if code == 500 else "Service unavailable")
+            )
             return True
         if faults.roll(spec.rate_limit_storm):
             note.append("rate_limit_storm")

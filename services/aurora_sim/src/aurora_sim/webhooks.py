@@ -193,9 +193,7 @@ class Dispatcher:
         window = DISABLE_AFTER_SECONDS * self.settings.webhook_time_scale
         if webhook.failed_attempts >= DISABLE_AFTER_ATTEMPTS or now - webhook.failing_since >= window:
             webhook.enabled = False
-            webhook.disabled_reason = (
-                f"auto-disabled after {webhook.failed_attempts} consecutive failed attempts"
-            )
+            webhook.disabled_reason = f"auto-disabled after {webhook.failed_attempts} consecutive failed attempts"
 
     def list(
         self, tenant_id: str | None, webhook_id: str | None, event: str | None, limit: int
@@ -212,4 +210,3 @@ class Dispatcher:
             if len(out) >= limit:
                 break
         return out
-

@@ -1,0 +1,106 @@
+"""The admin service's ASGI app: `create_app(settings)` wires the routes to their resources."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from admin import backfill_api, companies, crm, integration
+from admin.backfill import BackfillRunner
+from admin.errors import install_error_handlers
+from admin.resources import Resources
+from admin.settings import AdminSettings
+from pipeline_common.aurora import AuroraClient
+from pipeline_common.broker import make_broker
+from pipeline_common.database import create_pool
+from pipeline_common.logs import get_logger
+from pipeline_common.secrets import TokenCipher, WebhookSigner
+
+log = get_logger("admin")
+
+DESCRIPTION = """
+The company-facing API of the Aurora Solar integration and the CRM resources it needs.
+
+* **Operators** create companies with `Authorization: Bearer <OPERATOR_TOKEN>`; the company's API key is
+  returned once.
+* **Companies** call everything else with `Authorization: Bearer <company API key>` and only ever see their
+  own data: another company's ids answer 404.
+* Errors are `{"error": {"code": "...", "message": "...", "field": "..."}}` with a stable `code`.
+
+The steps of the user guide map onto the routes under `/v1/integrations/aurora`: connect (`POST`), review
+(`GET`), triggers, workflow, standard and custom mappings, matching strategy, integration log, re-sync,
+backfill and disconnect (`DELETE`).
+"""
+
+
+def create_app(settings: AdminSettings | None = None) -> FastAPI:
+    settings = settings or AdminSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database)
+        aurora = AuroraClient(settings.aurora)
+        broker = make_broker(settings.kafka, client_id="admin")
+        try:
+            await broker.connect()
+            res = Resources(
+                settings=settings,
+                pool=pool,
+                aurora=aurora,
+                broker=broker,
+                cipher=TokenCipher.from_settings(settings.crypto),
+                signer=WebhookSigner.from_settings(settings.crypto),
+            )
+            res.backfills = BackfillRunner(
+                res,
+                requests_per_minute=settings.backfill_requests_per_minute,
+                max_outstanding=settings.backfill_max_outstanding,
+            )
+            await res.backfills.recover()
+            app.state.resources = res
+            yield
+            await res.backfills.close()
+        finally:
+            await broker.stop()
+            await aurora.aclose()
+            await pool.close()
+
+    app = FastAPI(
+        title="Aurora integration admin API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Method, path and status only: bodies and headers carry tokens and keys.
+        started = time.perf_counter()
+        response = await call_next(request)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
+
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Liveness",
+        responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+    )
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(companies.router)
+    app.include_router(crm.router)
+    app.include_router(integration.router)
+    app.include_router(backfill_api.router)
+    return app

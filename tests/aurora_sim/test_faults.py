@@ -1,0 +1,81 @@
+"""Fault injection basics: transport faults, response drift, webhook duplicates and reordering."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.aurora_sim.receiver import webhook_receiver
+from tests.fixtures.aurora_sim import AuroraSim
+
+
+def test_error_rate_is_scoped_to_a_tenant(aurora_sim: AuroraSim) -> None:
+    victim, bystander = aurora_sim.create_tenant("Victim"), aurora_sim.create_tenant("Bystander")
+    aurora_sim.set_faults(tenant_id=victim.tenant_id, error_rate=1.0)
+    with aurora_sim.api(victim.api_key) as api:
+        response = api.get(f"/tenants/{victim.tenant_id}/projects")
+    assert response.status_code in (500, 502, 503)
+    assert response.json()["errors"][0]["message"]
+    with aurora_sim.api(bystander.api_key) as api:
+        assert api.get(f"/tenants/{bystander.tenant_id}/projects").status_code == 200
+    assert aurora_sim.requests(tenant_id=victim.tenant_id)[-1]["faults"] == ["error"]
+
+
+def test_rate_limit_storm_and_latency(aurora_sim: AuroraSim) -> None:
+    tenant = aurora_sim.create_tenant("Stormy")
+    aurora_sim.set_faults(rate_limit_storm=True, storm_retry_after=7)
+    with aurora_sim.api(tenant.api_key) as api:
+        stormed = api.get(f"/tenants/{tenant.tenant_id}")
+        assert stormed.status_code == 429 and stormed.headers["Retry-After"] == "7"
+        aurora_sim.set_faults(latency_ms=250)
+        started = time.monotonic()
+        assert api.get(f"/tenants/{tenant.tenant_id}").status_code == 200
+        assert time.monotonic() - started >= 0.24
+        aurora_sim.clear_faults()
+        started = time.monotonic()
+        api.get(f"/tenants/{tenant.tenant_id}")
+        assert time.monotonic() - started < 0.2
+
+
+def test_timeout_and_reset(aurora_sim: AuroraSim) -> None:
+    tenant = aurora_sim.create_tenant("Flaky")
+    with aurora_sim.api(tenant.api_key) as api:
+        aurora_sim.set_faults(timeout_rate=1.0, timeout_seconds=5)
+        with pytest.raises(httpx.ReadTimeout):
+            api.get(f"/tenants/{tenant.tenant_id}", timeout=0.3)
+        aurora_sim.set_faults(reset_rate=1.0)
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+            api.get(f"/tenants/{tenant.tenant_id}")
+
+
+def test_unknown_enums_and_extra_fields(aurora_sim: AuroraSim) -> None:
+    tenant = aurora_sim.create_tenant("Drift")
+    project = aurora_sim.create_project(tenant.tenant_id)
+    aurora_sim.set_faults(tenant_id=tenant.tenant_id, unknown_enum_values=True, extra_fields=True)
+    with aurora_sim.api(tenant.api_key) as api:
+        summary = api.get(f"/tenants/{tenant.tenant_id}/designs/{project.design_ids[0]}/summary").json()["design"]
+        project_body = api.get(f"/tenants/{tenant.tenant_id}/projects/{project.project_id}").json()["project"]
+    assert "ev_chargers" in {i["component_type"] for i in summary["bill_of_materials"]}
+    assert "sim_future_property" in summary and "sim_future_property" in project_body
+
+
+def test_duplicate_and_out_of_order_webhooks(aurora_sim: AuroraSim) -> None:
+    tenant = aurora_sim.create_tenant("Unordered")
+    project = aurora_sim.create_project(tenant.tenant_id, fire_events=False)
+    assert project.agreement_id is not None
+    with webhook_receiver() as receiver:
+        with aurora_sim.api(tenant.api_key) as api:
+            api.post(
+                f"/tenants/{tenant.tenant_id}/webhooks",
+                json={"webhook": {"event": "agreement_status_changed", "url_template": f"{receiver.url}/a?s=<STATUS>"}},
+            ).raise_for_status()
+        aurora_sim.set_faults(tenant_id=tenant.tenant_id, duplicate_webhooks=1.0, out_of_order_webhooks=True)
+        aurora_sim.set_agreement_status(tenant.tenant_id, project.agreement_id, "signed")
+        hits = receiver.wait_for(3)
+    statuses = [h.path for h in hits]
+    assert statuses.count("/a?s=signed") == 2
+    assert statuses.index("/a?s=viewed") > statuses.index("/a?s=signed")  # a stale `viewed` after `signed`
+    injected = {d["injected"] for d in aurora_sim.deliveries(tenant_id=tenant.tenant_id)}
+    assert injected == {None, "duplicate", "out_of_order"}

@@ -61,7 +61,8 @@ def webhook_receiver() -> Iterator[Receiver]:
             except OSError:
                 pass
 
-        do_POST = do_GET
+        def do_POST(self) -> None:
+            self.do_GET()
 
         def log_message(self, format: str, *args: object) -> None:
             return

@@ -113,24 +113,33 @@ def test_project_shape_and_timestamps(aurora_sim: AuroraSim, tenant: SimTenant) 
         body = api.get(f"/tenants/{tenant.tenant_id}/projects/{project.project_id}").json()["project"]
         assert body["id"] == project.project_id
         assert body["project_type"] == "residential"
-        assert body["customer_first_name"] and body["customer_email"] and body["customer_phone"]
+        assert body["customer_first_name"]
+        assert body["customer_email"]
+        assert body["customer_phone"]
         location = body["location"]
-        assert isinstance(location["latitude"], float) and isinstance(location["longitude"], float)
+        assert isinstance(location["latitude"], float)
+        assert isinstance(location["longitude"], float)
         assert set(location["property_address_components"]) == {
-            "street_address", "city", "region", "postal_code", "country",
-        }  # fmt: skip
+            "street_address",
+            "city",
+            "region",
+            "postal_code",
+            "country",
+        }
         assert location["property_address_components"]["country"] == "United States"
         assert "milestone" not in body
         assert TIMESTAMP.match(body["created_at"])
         owner = api.get(f"/tenants/{tenant.tenant_id}/users/{body['owner_id']}").json()["user"]
-        assert owner["tenant_id"] == tenant.tenant_id and owner["account_status"] == "active"
+        assert owner["tenant_id"] == tenant.tenant_id
+        assert owner["account_status"] == "active"
         designs = api.get(f"/tenants/{tenant.tenant_id}/projects/{project.project_id}/designs").json()["designs"]
         assert [d["id"] for d in designs] == project.design_ids
         assert designs[0]["milestone"] is None
         assert designs[1]["milestone"]["milestone"] == "sold"
         assert TIMESTAMP.match(designs[1]["milestone"]["created_at"])
         agreement = api.get(f"/tenants/{tenant.tenant_id}/agreements/{project.agreement_id}").json()["agreement"]
-        assert agreement["status"] == "sent" and agreement["design_id"] == project.design_ids[1]
+        assert agreement["status"] == "sent"
+        assert agreement["design_id"] == project.design_ids[1]
         assert agreement["financing_id"] == project.financing_id
         assert "signed_at" not in agreement
         assert TIMESTAMP.match(agreement["created_at"])
@@ -142,16 +151,20 @@ def test_design_summary_pricing_financing(aurora_sim: AuroraSim, tenant: SimTena
     with aurora_sim.api(tenant.api_key) as api:
         summary = api.get(f"/tenants/{tenant.tenant_id}/designs/{did}/summary").json()["design"]
         types = {item["component_type"] for item in summary["bill_of_materials"]}
-        assert "modules" in types and "batteries" in types and types & {"inverters", "microinverters"}
+        assert "modules" in types
+        assert "batteries" in types
+        assert types & {"inverters", "microinverters"}
         modules = sum(i["quantity"] for i in summary["bill_of_materials"] if i["component_type"] == "modules")
         watts = next(a["module"]["rating_stc"] for a in summary["arrays"])
         assert summary["system_size_stc"] == modules * watts  # watts, not kW
         energy = summary["energy_production"]
-        assert len(energy["monthly"]) == 12 and re.match(r"^\d+%$", energy["annual_offset"])
+        assert len(energy["monthly"]) == 12
+        assert re.match(r"^\d+%$", energy["annual_offset"])
         pricing = api.get(f"/tenants/{tenant.tenant_id}/designs/{did}/pricing").json()["pricing"]
         components = [c["component"] for c in pricing["system_cost_breakdown"]]
         assert components[:2] == ["starting_cost", "base_cost"]
-        assert "adders_without_discounts" in components and "adders" in components
+        assert "adders_without_discounts" in components
+        assert "adders" in components
         discount = next(c for c in pricing["system_cost_breakdown"] if c["component"] == "adders")
         assert discount["cost"] < 0
         assert pricing["storage_system_cost_breakdown"]
@@ -179,12 +192,16 @@ def test_assets_are_real_files(aurora_sim: AuroraSim, tenant: SimTenant) -> None
         assert {a["id"] for a in project_assets["assets"]} == {a["id"] for a in assets}
     # Pre-signed: no Authorization header.
     pdf = httpx.get(by_type["Design Layout"]["url"])
-    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
-    assert pdf.content.startswith(b"%PDF-1.4") and pdf.content.rstrip().endswith(b"%%EOF")
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-1.4")
+    assert pdf.content.rstrip().endswith(b"%%EOF")
     png = httpx.get(by_type["CAD Screenshot"]["url"])
-    assert png.content.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in png.content
+    assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert b"IEND" in png.content
     dxf = httpx.get(by_type["Design DXF"]["url"])
-    assert b"ENTITIES" in dxf.content and dxf.content.rstrip().endswith(b"EOF")
+    assert b"ENTITIES" in dxf.content
+    assert dxf.content.rstrip().endswith(b"EOF")
     tampered = httpx.get(by_type["Design DXF"]["url"].replace("signature=", "signature=00"))
     assert tampered.status_code == 403
 
@@ -212,15 +229,24 @@ def test_pagination(aurora_sim: AuroraSim, tenant: SimTenant) -> None:
 def test_create_and_update_project(aurora_sim: AuroraSim, tenant: SimTenant) -> None:
     path = f"/tenants/{tenant.tenant_id}/projects"
     with aurora_sim.api(tenant.api_key) as api:
-        created = api.post(path, json={"project": {
-            "name": "Roof", "external_provider_id": "crm-1", "customer_first_name": "Ada",
-            "location": {"property_address": "434 Brannan St, San Francisco, CA 94107"},
-        }})  # fmt: skip
+        created = api.post(
+            path,
+            json={
+                "project": {
+                    "name": "Roof",
+                    "external_provider_id": "crm-1",
+                    "customer_first_name": "Ada",
+                    "location": {"property_address": "434 Brannan St, San Francisco, CA 94107"},
+                }
+            },
+        )
         assert created.status_code == 200
         project = created.json()["project"]
         assert project["external_provider_id"] == "crm-1"
         assert project["location"]["property_address_components"]["city"] == "San Francisco"
-        null_string = api.post(path, json={"project": {"name": None, "location": {"latitude": 33.4, "longitude": -111.8}}})
+        null_string = api.post(
+            path, json={"project": {"name": None, "location": {"latitude": 33.4, "longitude": -111.8}}}
+        )
         assert null_string.status_code == 422
         assert errors_of(null_string) == ["name must be a string"]
         assert api.post(path, json={"project": {"name": "no address"}}).status_code == 422
@@ -260,16 +286,20 @@ def test_download_url_job_and_expiry(aurora_sim: AuroraSim, tenant: SimTenant) -
         run = api.post(f"{base}/run")
         assert run.status_code == 202
         job = run.json()["agreement_download_url_job"]
-        assert job["status"] == "in-progress" and job["file_url"] is None and job["completed_at"] is None
+        assert job["status"] == "in-progress"
+        assert job["file_url"] is None
+        assert job["completed_at"] is None
         assert TIMESTAMP.match(job["requested_at"])
         first = api.get(f"{base}/status", params={"job_id": job["job_id"]}).json()["agreement_download_url_job"]
         assert first["status"] == "in-progress"
         second = api.get(f"{base}/status", params={"job_id": job["job_id"]}).json()["agreement_download_url_job"]
-        assert second["status"] == "succeeded" and second["error"] is None
+        assert second["status"] == "succeeded"
+        assert second["error"] is None
         assert second["project_id"] == project.project_id
         assert api.get(f"{base}/status", params={"job_id": "nope"}).status_code == 404
     document = httpx.get(second["file_url"])
-    assert document.status_code == 200 and document.content.startswith(b"%PDF")
+    assert document.status_code == 200
+    assert document.content.startswith(b"%PDF")
     aurora_sim.advance_clock(15 * 60 + 1)
     expired = httpx.get(second["file_url"])
     assert expired.status_code == 403
@@ -284,16 +314,23 @@ def test_consumption_profile(aurora_sim: AuroraSim, tenant: SimTenant) -> None:
         assert errors_of(missing) == ["Consumption profile is not filled out"]
         profile = api.get(f"/tenants/{tenant.tenant_id}/projects/{with_profile.project_id}/consumption_profile")
         body = profile.json()["consumption_profile"]
-        assert body["utility"] and body["utility_rate"] and len(body["monthly_energy"]) == 12
+        assert body["utility"]
+        assert body["utility_rate"]
+        assert len(body["monthly_energy"]) == 12
 
 
 def test_webhook_crud(aurora_sim: AuroraSim, tenant: SimTenant) -> None:
     path = f"/tenants/{tenant.tenant_id}/webhooks"
-    body = {"webhook": {
-        "description": "Agreement signed", "event": "agreement_status_changed",
-        "url_template": "https://crm.example.com/hook?project_id=<PROJECT_ID>&agreement_id=<AGREEMENT_ID>&status=<STATUS>",
-        "enabled": True, "header_auth_key": "X-Token", "header_auth_value": "s3cret",
-    }}  # fmt: skip
+    body = {
+        "webhook": {
+            "description": "Agreement signed",
+            "event": "agreement_status_changed",
+            "url_template": "https://crm.example.com/hook?project_id=<PROJECT_ID>&agreement_id=<AGREEMENT_ID>&status=<STATUS>",
+            "enabled": True,
+            "header_auth_key": "X-Token",
+            "header_auth_value": "s3cret",
+        }
+    }
     with aurora_sim.api(tenant.api_key) as api:
         created = api.post(path, json=body)
         assert created.status_code == 201
@@ -303,7 +340,8 @@ def test_webhook_crud(aurora_sim: AuroraSim, tenant: SimTenant) -> None:
         assert api.get(f"{path}/{hook['id']}").json()["webhook"]["header_auth_key"] == "X-Token"
         assert [w["id"] for w in api.get(path).json()["webhooks"]] == [hook["id"]]
         updated = api.put(f"{path}/{hook['id']}", json={"webhook": {"enabled": False}}).json()["webhook"]
-        assert updated["enabled"] is False and updated["event"] == "agreement_status_changed"
+        assert updated["enabled"] is False
+        assert updated["event"] == "agreement_status_changed"
         for _ in range(4):
             assert api.post(path, json=body).status_code == 201
         assert api.post(path, json=body).status_code == 422  # at most 5 per event
@@ -316,7 +354,9 @@ def test_request_log_never_holds_the_key(aurora_sim: AuroraSim, tenant: SimTenan
     with aurora_sim.api(tenant.api_key) as api:
         api.get(f"/tenants/{tenant.tenant_id}/users")
     entries = aurora_sim.requests(tenant_id=tenant.tenant_id, path="/users")
-    assert entries and entries[-1]["status"] == 200 and entries[-1]["method"] == "GET"
+    assert entries
+    assert entries[-1]["status"] == 200
+    assert entries[-1]["method"] == "GET"
     assert tenant.api_key not in str(entries)
     assert entries[-1]["key_fingerprint"].startswith("sk_sand_…" + tenant.api_key[-4:])
     aurora_sim.http.get(f"/tenants/{tenant.tenant_id}/users")
@@ -327,7 +367,8 @@ def test_bulk_generator_is_seeded_and_mixed(aurora_sim: AuroraSim) -> None:
     a = aurora_sim.create_tenant("Bulk A")
     projects = aurora_sim.bulk_projects(a.tenant_id, 60, seed=42)
     statuses = {p["agreement_status"] for p in projects}
-    assert {"sent", "viewed", "signed"} <= statuses and None in statuses
+    assert {"sent", "viewed", "signed"} <= statuses
+    assert None in statuses
     assert any("sold" in p["milestones"] or "installed" in p["milestones"] for p in projects)
     b = aurora_sim.create_tenant("Bulk B")
     again = aurora_sim.bulk_projects(b.tenant_id, 60, seed=42)

@@ -28,7 +28,8 @@ def test_rate_limit_storm_and_latency(aurora_sim: AuroraSim) -> None:
     aurora_sim.set_faults(rate_limit_storm=True, storm_retry_after=7)
     with aurora_sim.api(tenant.api_key) as api:
         stormed = api.get(f"/tenants/{tenant.tenant_id}")
-        assert stormed.status_code == 429 and stormed.headers["Retry-After"] == "7"
+        assert stormed.status_code == 429
+        assert stormed.headers["Retry-After"] == "7"
         aurora_sim.set_faults(latency_ms=250)
         started = time.monotonic()
         assert api.get(f"/tenants/{tenant.tenant_id}").status_code == 200
@@ -58,7 +59,8 @@ def test_unknown_enums_and_extra_fields(aurora_sim: AuroraSim) -> None:
         summary = api.get(f"/tenants/{tenant.tenant_id}/designs/{project.design_ids[0]}/summary").json()["design"]
         project_body = api.get(f"/tenants/{tenant.tenant_id}/projects/{project.project_id}").json()["project"]
     assert "ev_chargers" in {i["component_type"] for i in summary["bill_of_materials"]}
-    assert "sim_future_property" in summary and "sim_future_property" in project_body
+    assert "sim_future_property" in summary
+    assert "sim_future_property" in project_body
 
 
 def test_duplicate_and_out_of_order_webhooks(aurora_sim: AuroraSim) -> None:

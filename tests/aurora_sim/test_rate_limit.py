@@ -16,7 +16,8 @@ def test_configured_limit_on_a_separate_instance() -> None:
             assert limited.status_code == 429
             assert limited.json() == {"errors": [{"message": "Rate limit exceeded"}]}
             retry_after = limited.headers["Retry-After"]
-            assert retry_after.isdigit() and 1 <= int(retry_after) <= 60
+            assert retry_after.isdigit()
+            assert 1 <= int(retry_after) <= 60
             # The control API and file downloads are not counted.
             assert sim.http.get("/_sim/health").status_code == 200
         with sim.api(second_key) as other:  # the window is per key

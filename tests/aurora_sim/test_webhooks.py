@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -38,29 +39,36 @@ def test_documented_agreement_signed_delivery(aurora_sim: AuroraSim) -> None:
     assert project.agreement_id is not None
     with webhook_receiver() as receiver:
         subscribe(
-            aurora_sim, tenant, "agreement_status_changed",
+            aurora_sim,
+            tenant,
+            "agreement_status_changed",
             f"{receiver.url}/aurora?project_id=<PROJECT_ID>&status=<STATUS>&agreement_id=<AGREEMENT_ID>",
-            header_auth_key="X-Webhook-Token", header_auth_value="tok en/+",
-        )  # fmt: skip
+            header_auth_key="X-Webhook-Token",
+            header_auth_value="tok en/+",
+        )
         aurora_sim.set_agreement_status(tenant.tenant_id, project.agreement_id, "signed")
         (hit,) = receiver.wait_for(1)
     assert hit.method == "GET"
     assert hit.path == f"/aurora?project_id={project.project_id}&status=signed&agreement_id={project.agreement_id}"
     assert hit.headers["x-webhook-token"] == "tok en/+"
     (delivery,) = wait_deliveries(aurora_sim, 1, tenant_id=tenant.tenant_id)
-    assert delivery["status"] == "delivered" and delivery["attempts"][0]["status_code"] == 200
+    assert delivery["status"] == "delivered"
+    assert delivery["attempts"][0]["status_code"] == 200
 
 
 def test_values_are_url_encoded_and_absent_ones_empty(aurora_sim: AuroraSim) -> None:
     tenant = aurora_sim.create_tenant("Encoding Solar")
     project = aurora_sim.create_project(tenant.tenant_id, fire_events=False, with_financing=False)
-    assert project.agreement_id is not None and project.financing_id is None
+    assert project.agreement_id is not None
+    assert project.financing_id is None
     with webhook_receiver() as receiver:
         subscribe(aurora_sim, tenant, "project_status_changed", f"{receiver.url}/p?id=<PROJECT_ID>&status=<STATUS>")
         subscribe(
-            aurora_sim, tenant, "agreement_status_changed",
+            aurora_sim,
+            tenant,
+            "agreement_status_changed",
             f"{receiver.url}/a?status=<STATUS>&financing_id=<FINANCING_ID>&design_id=<DESIGN_ID>&x=<UNKNOWN>",
-        )  # fmt: skip
+        )
         aurora_sim.set_project_status(tenant.tenant_id, project.project_id, "Project Sold & Paid/50%")
         aurora_sim.set_agreement_status(tenant.tenant_id, project.agreement_id, "cancel_pending")
         hits = receiver.wait_for(2)
@@ -100,8 +108,8 @@ def test_retries_follow_the_time_scaled_schedule(aurora_sim: AuroraSim) -> None:
         aurora_sim.set_project_status(tenant.tenant_id, project.project_id, "Permit Submitted")
         hits = receiver.wait_for(3)
         (delivery,) = wait_deliveries(aurora_sim, 1, tenant_id=tenant.tenant_id)
-    # Schedule 30 s, 5 min, … × AURORA_SIM_WEBHOOK_TIME_SCALE=0.001 → 0.03 s, then 0.3 s.
-    gaps = [b.at - a.at for a, b in zip(hits, hits[1:], strict=False)]
+    # Schedule 30 s, 5 min, … times AURORA_SIM_WEBHOOK_TIME_SCALE=0.001 → 0.03 s, then 0.3 s.
+    gaps = [b.at - a.at for a, b in itertools.pairwise(hits)]
     assert 0.025 <= gaps[0] < 0.25, gaps
     assert 0.28 <= gaps[1] < 1.5, gaps
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 503, 200]

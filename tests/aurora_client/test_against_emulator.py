@@ -423,3 +423,19 @@ async def test_production_emulator_rejects_sandbox_keys(production_sim: AuroraSi
         assert (await aurora.retrieve_tenant(creds_of(tenant))).id == tenant.tenant_id
         with pytest.raises(InvalidCredentials, match="not valid for this environment"):
             await aurora.retrieve_tenant(creds_of(tenant, "sk_sand_" + tenant.api_key.removeprefix("sk_prod_")))
+
+
+async def test_expired_file_url_is_not_permitted(client_for: Any) -> None:
+    # A private instance: moving the wall clock on the shared one would age every other test's data.
+    with start_aurora_sim() as sim:
+        tenant = sim.create_tenant("Expiry Co")
+        sim_project = sim.create_project(tenant.tenant_id)
+        async with client_for(sim) as aurora:
+            assets = await aurora.list_design_assets(creds_of(tenant), sim_project.design_ids[0])
+            url = assets[0].url
+            assert url is not None
+            assert (await aurora.download(url)).size > 0
+            sim.advance_clock(16 * 60)
+            with pytest.raises(NotPermitted, match="expired") as caught:
+                await aurora.download(url)
+    assert "signature=" not in str(caught.value)

@@ -8,18 +8,21 @@ from typing import Any
 
 from faststream.asgi import AsgiFastStream
 
+from importer.integration_settings import IntegrationSettingsCache
+from importer.settings import ImporterSettings
 from importer.writer import STAGE, ProjectWriter
 from pipeline_common import topics
 from pipeline_common.broker import make_broker
 from pipeline_common.database import create_pool
+from pipeline_common.errors import PermanentError
 from pipeline_common.events import ProjectFetched
 from pipeline_common.health import ReadinessCheck
 from pipeline_common.logs import get_logger
-from pipeline_common.metrics import EVENTS_OUT
+from pipeline_common.metrics import EVENTS_OUT, EVENTS_SKIPPED
 from pipeline_common.outbox import OutboxRelay
 from pipeline_common.service import consumer_app
 from pipeline_common.settings import DatabaseSettings, KafkaSettings
-from pipeline_common.stage import RetryRelay, Stage
+from pipeline_common.stage import ATTEMPT_HEADER, RetryPolicy, RetryRelay, Stage
 
 log = get_logger(__name__)
 
@@ -27,13 +30,29 @@ log = get_logger(__name__)
 def create_app() -> AsgiFastStream:
     kafka = KafkaSettings()
     database = DatabaseSettings()
+    settings = ImporterSettings()
     broker = make_broker(kafka, client_id=STAGE)
+    policy = RetryPolicy()
     state: dict[str, Any] = {}
 
     async def handle(event: ProjectFetched, headers: dict[str, str]) -> None:
-        announcement = await state["writer"].write(event)
-        if announcement is None:
+        writer: ProjectWriter = state["writer"]
+        try:
+            result = await writer.write(event)
+        except Exception as exc:
+            # The last attempt, or one retrying cannot help: the log and the backfill must show it failed.
+            attempt = int(headers.get(ATTEMPT_HEADER, "1") or 1)
+            if isinstance(exc, PermanentError) or attempt >= policy.max_attempts:
+                await writer.record_failure(event, f"{type(exc).__name__}: {exc}")
+            raise
+        if result.duplicate:
+            EVENTS_SKIPPED.labels(STAGE, "already_imported").inc()
             log.info("already_imported", aurora_project_id=event.aurora_project_id)
+            return
+        announcement = result.announcement
+        if announcement is None:
+            EVENTS_SKIPPED.labels(STAGE, "integration_disconnected").inc()
+            log.info("import_skipped", aurora_project_id=event.aurora_project_id, **result.details)
             return
         state["relay"].wake()
         EVENTS_OUT.labels(STAGE, topics.PROJECT_IMPORTED).inc()
@@ -42,10 +61,18 @@ def create_app() -> AsgiFastStream:
             aurora_project_id=event.aurora_project_id,
             crm_project_id=announcement.crm_project_id,
             action=announcement.action.value,
+            match_rule=result.details.get("match_rule"),
+            changed=len(announcement.changed_fields),
+            conversion_problems=len(result.details.get("conversion_problems", ())),
         )
 
     stage = Stage(
-        name=STAGE, broker=broker, input_topic=topics.PROJECT_FETCHED, contract=ProjectFetched, handler=handle
+        name=STAGE,
+        broker=broker,
+        input_topic=topics.PROJECT_FETCHED,
+        contract=ProjectFetched,
+        handler=handle,
+        policy=policy,
     )
     stage.register()
     retry = RetryRelay(
@@ -59,7 +86,8 @@ def create_app() -> AsgiFastStream:
     async def lifespan() -> AsyncIterator[None]:
         pool = await create_pool(database)
         relay = OutboxRelay(pool, broker)
-        state.update(pool=pool, writer=ProjectWriter(pool), relay=relay)
+        cache = IntegrationSettingsCache(ttl=settings.settings_ttl_seconds)
+        state.update(pool=pool, writer=ProjectWriter(pool, cache), relay=relay)
         relay.start()
         retry.start()
         try:

@@ -1,36 +1,102 @@
-"""Writes one fetched Aurora project into the CRM, in one transaction with its log entry, its processed-event
-record and its `project.imported` outbox row: a redelivered message changes nothing."""
+"""Writes one fetched Aurora project into the CRM in one transaction: the processed-event record, contact,
+project, custom values, line items, documents, the integration log entry, the backfill counters and the
+`project.imported` outbox row. A redelivered event finds its processed-event record and changes nothing.
+
+`changed_fields` in the announcement names what this import changed, as the admin API names it:
+standard fields by their target (`project.system_size_kw`, `contact.email`), custom fields as
+`custom.<property key>`, and `line_items` / `documents` when any row of those changed.
+
+Round trips are kept few (the pipeline targets hundreds of imports a second): settings are cached, each
+table is written by one statement (arrays through unnest), and log, backfill counters and outbox share one.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import asyncpg
+import orjson
 
+from importer.attachments import attach_documents
+from importer.contacts import save_contact
+from importer.custom_values import custom_values, write_custom_values
+from importer.integration_settings import IntegrationSettings, IntegrationSettingsCache
+from importer.line_items import line_items_from, write_line_items
+from importer.matching import Match, MatchKeys, find_project
+from importer.standard_fields import CONTACT_COLUMNS, PROJECT_COLUMNS, StandardFields, standard_fields
+from importer.strategies import MatchingStrategy, changed_columns, merge_fields
 from pipeline_common import topics
-from pipeline_common.events import ImportAction, ProjectFetched, ProjectImported, derive_event_id, utcnow
-from pipeline_common.outbox import enqueue
+from pipeline_common.errors import PermanentError
+from pipeline_common.events import (
+    ImportAction,
+    ProjectFetched,
+    ProjectImported,
+    cloudevent_headers,
+    derive_event_id,
+    utcnow,
+)
+from pipeline_common.mapping_catalog import ImportContext
 
 STAGE = "importer"
 SOURCE = "/importer"
+FAILED_STAGE = "importer.failed"
+
+_ACTION_OF: Final = {MatchingStrategy.ENRICH: ImportAction.UPDATED, MatchingStrategy.REPLACE: ImportAction.REPLACED}
+
+_PROJECT_INSERT: Final = (
+    "INSERT INTO projects (id, company_id, contact_id, workflow_id, stage, source, aurora_tenant_id, "  # noqa: S608
+    + ", ".join(PROJECT_COLUMNS)
+    + ") VALUES ($1, $2, $3, $4, $5, 'aurora', $6, "
+    + ", ".join(f"${i + 7}" for i in range(len(PROJECT_COLUMNS)))
+    + ") ON CONFLICT (company_id, aurora_project_id) WHERE aurora_project_id IS NOT NULL DO NOTHING RETURNING *"
+)
+_PROJECT_UPDATE: Final = (
+    "UPDATE projects SET contact_id = $2, aurora_tenant_id = $3, "  # noqa: S608 - fixed column names
+    + ", ".join(f"{c} = ${i + 4}" for i, c in enumerate(PROJECT_COLUMNS))
+    + ", updated_at = now() WHERE id = $1 RETURNING *"
+)
+_RECORD: Final = """
+WITH logged AS (
+    INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, crm_project_id,
+                                 action, message, details)
+    VALUES ($1, $2, $3, 'import', $4, $5, $6, $7, $8::text::jsonb)
+), counted AS (
+    UPDATE backfills SET imported = imported + $9, skipped = skipped + $10 WHERE id = $11 AND integration_id = $2
+), announced AS (
+    INSERT INTO outbox (topic, message_key, headers, payload) VALUES ($12, $13, $14::text::jsonb, $15)
+)
+SELECT pg_notify('outbox', '')
+"""
 
 
-def _get(data: dict[str, Any] | None, *path: str) -> Any:
-    node: Any = data
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
+@dataclass
+class ImportResult:
+    """What one call of `write` did; `announcement` is None when nothing was announced."""
+
+    duplicate: bool = False
+    announcement: ProjectImported | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _backfill_id(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
 
 
 class ProjectWriter:
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], settings: IntegrationSettingsCache | None = None) -> None:
         self.pool = pool
+        self.settings = settings or IntegrationSettingsCache()
 
-    async def write(self, event: ProjectFetched) -> ProjectImported | None:
-        """Returns the announcement, or None when this event was already applied."""
+    async def write(self, event: ProjectFetched) -> ImportResult:
         async with self.pool.acquire() as conn, conn.transaction():
             first = await conn.fetchval(
                 "INSERT INTO processed_events (stage, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
@@ -38,73 +104,220 @@ class ProjectWriter:
                 event.event_id,
             )
             if not first:
-                return None
-            snap = event.snapshot
-            project = snap.get("project") or {}
-            existing = await conn.fetchrow(
-                "SELECT id FROM projects WHERE company_id = $1::uuid AND aurora_project_id = $2 FOR UPDATE",
-                event.company_id,
-                event.aurora_project_id,
+                return ImportResult(duplicate=True)
+            settings = await self.settings.get(conn, event.integration_id)
+            if settings is None or settings.company_id != event.company_id:
+                raise PermanentError(
+                    f"integration {event.integration_id} of company {event.company_id} does not exist",
+                    code="unknown_integration",
+                )
+            if settings.status == "disconnected":
+                await self._log_disconnected(conn, event)
+                return ImportResult(details={"reason": "integration disconnected"})
+            return await self._import(conn, event, settings)
+
+    async def _import(self, conn: Any, event: ProjectFetched, settings: IntegrationSettings) -> ImportResult:
+        snapshot = event.snapshot
+        context = ImportContext(received_at=event.received_at, environment=settings.environment)
+        fields = standard_fields(snapshot, context)
+        # The event's ids are the link: they hold even when a snapshot section is missing.
+        fields.project["aurora_project_id"] = event.aurora_project_id
+        fields.project["aurora_design_id"] = fields.project.get("aurora_design_id") or event.aurora_design_id
+        keys = MatchKeys.from_snapshot(event.aurora_project_id, snapshot)
+        strategy = settings.strategy
+        details: dict[str, Any] = {
+            "strategy": strategy.value,
+            "design_rule": event.design_rule,
+            "aurora_design_id": event.aurora_design_id,
+            "trigger": event.trigger.model_dump(),
+            "reason": event.reason.value,
+        }
+
+        match = await find_project(conn, settings.company_id, keys)
+        details["match_rule"] = match.rule.value if match else None
+        changed: list[str] = []
+        if match is not None and strategy is MatchingStrategy.SKIP:
+            action, project_id = ImportAction.SKIPPED, match.project["id"]
+        else:
+            contact = await save_contact(
+                conn,
+                settings.company_id,
+                fields.contact,
+                strategy=strategy,
+                unknown=fields.unknown,
+                current=match.contact if match else None,
             )
-            title = (
-                project.get("name")
-                or " ".join(p for p in (project.get("customer_first_name"), project.get("customer_last_name")) if p)
-                or f"Aurora project {event.aurora_project_id}"
+            project, match = await self._save_project(conn, event, settings, fields, match, contact)
+            project_id = project["id"]
+            action = _ACTION_OF[strategy] if match is not None else ImportAction.CREATED
+            details["match_rule"] = match.rule.value if match else None
+            is_new = match is None
+            if contact is not None:
+                # Compared with the contact the project had: from the project's side that is what changed.
+                before = match.contact if match else None
+                changed += [f"contact.{c}" for c in changed_columns(before, contact, CONTACT_COLUMNS)]
+            changed += [
+                f"project.{c}" for c in changed_columns(match.project if match else None, project, PROJECT_COLUMNS)
+            ]
+            # A new project has nothing to blank, whatever the strategy.
+            values = custom_values(snapshot, settings.custom_mappings, MatchingStrategy.ENRICH if is_new else strategy)
+            changed += [f"custom.{key}" for key in await write_custom_values(conn, project_id, values)]
+            items = line_items_from(snapshot)
+            if await write_line_items(conn, project_id, items, strategy, is_new=is_new):
+                changed.append("line_items")
+            documents_changed, missing = await attach_documents(
+                conn, project_id, event.documents, strategy, is_new=is_new
             )
-            if existing is None:
-                project_id = uuid.uuid4()
-                await conn.execute(
-                    "INSERT INTO projects (id, company_id, title, source, full_address, aurora_tenant_id, "
-                    "aurora_project_id, aurora_design_id) VALUES ($1, $2::uuid, $3, 'aurora', $4, $5, $6, $7)",
-                    project_id,
-                    event.company_id,
-                    title,
-                    _get(project, "location", "property_address"),
+            if documents_changed:
+                changed.append("documents")
+            if values.problems:
+                details["conversion_problems"] = values.problems
+            if fields.problems:
+                details["standard_field_problems"] = fields.problems
+            if missing:
+                details["missing_documents"] = missing
+            details["line_items"] = len(items)
+            details["documents"] = len(event.documents) - len(missing)
+        details["changed_fields"] = changed
+
+        announcement = ProjectImported(
+            event_id=derive_event_id(event.event_id, "import"),
+            company_id=event.company_id,
+            crm_project_id=str(project_id),
+            aurora_tenant_id=event.aurora_tenant_id,
+            aurora_project_id=event.aurora_project_id,
+            aurora_design_id=event.aurora_design_id,
+            action=action,
+            trigger=event.trigger,
+            changed_fields=changed,
+            occurred_at=utcnow(),
+            received_at=event.received_at,
+        )
+        await self._record(conn, event, announcement, project_id, _message(action, match, details), details)
+        return ImportResult(announcement=announcement, details=details)
+
+    async def _save_project(
+        self,
+        conn: Any,
+        event: ProjectFetched,
+        settings: IntegrationSettings,
+        fields: StandardFields,
+        match: Match | None,
+        contact: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any], Match | None]:
+        contact_id = contact["id"] if contact else None
+        fallback_title = f"Aurora project {event.aurora_project_id}"
+        for _ in range(3):
+            if match is None:
+                values = dict(fields.project)
+                values["title"] = values.get("title") or fallback_title
+                row = await conn.fetchrow(
+                    _PROJECT_INSERT,
+                    uuid.uuid4(),
+                    uuid.UUID(settings.company_id),
+                    contact_id,
+                    settings.workflow_id,
+                    settings.first_stage if settings.workflow_id else None,
                     event.aurora_tenant_id,
-                    event.aurora_project_id,
-                    event.aurora_design_id,
+                    *(values[c] for c in PROJECT_COLUMNS),
                 )
-                action = ImportAction.CREATED
-            else:
-                project_id = existing["id"]
-                await conn.execute(
-                    "UPDATE projects SET title = $2, aurora_design_id = $3, updated_at = now() WHERE id = $1",
-                    project_id,
-                    title,
-                    event.aurora_design_id,
-                )
-                action = ImportAction.UPDATED
-            imported_id = derive_event_id(event.event_id, "import")
-            announcement = ProjectImported(
-                event_id=imported_id,
-                company_id=event.company_id,
-                crm_project_id=str(project_id),
-                aurora_tenant_id=event.aurora_tenant_id,
-                aurora_project_id=event.aurora_project_id,
-                aurora_design_id=event.aurora_design_id,
-                action=action,
-                trigger=event.trigger,
-                changed_fields=["title"],
-                occurred_at=utcnow(),
-                received_at=event.received_at,
+                if row is not None:
+                    return dict(row), None
+                # Another import created this Aurora project's project since we looked: update that one.
+                keys = MatchKeys.from_snapshot(event.aurora_project_id, event.snapshot)
+                match = await find_project(conn, settings.company_id, keys)
+                continue
+            merged = merge_fields(settings.strategy, match.project, fields.project, fields.unknown)
+            merged["title"] = merged.get("title") or match.project.get("title") or fallback_title
+            row = await conn.fetchrow(
+                _PROJECT_UPDATE,
+                match.project["id"],
+                contact_id if contact_id is not None else match.project.get("contact_id"),
+                event.aurora_tenant_id,
+                *(merged[c] for c in PROJECT_COLUMNS),
             )
+            return dict(row), match
+        raise PermanentError("the project could neither be created nor found", code="project_conflict")
+
+    async def _record(
+        self,
+        conn: Any,
+        event: ProjectFetched,
+        announcement: ProjectImported,
+        project_id: Any,
+        message: str,
+        details: dict[str, Any],
+    ) -> None:
+        skipped = announcement.action is ImportAction.SKIPPED
+        headers = cloudevent_headers(
+            announcement, event_id=announcement.event_id, source=SOURCE, subject=str(project_id)
+        )
+        await conn.execute(
+            _RECORD,
+            uuid.UUID(event.company_id),
+            uuid.UUID(event.integration_id),
+            event.event_id,
+            event.aurora_project_id,
+            project_id,
+            announcement.action.value,
+            message,
+            _json(details),
+            0 if skipped else 1,
+            1 if skipped else 0,
+            _backfill_id(event.backfill_id),
+            announcement.topic,
+            topics.message_key(event.integration_id, event.aurora_project_id),
+            _json(headers),
+            announcement.to_bytes(),
+        )
+
+    async def _log_disconnected(self, conn: Any, event: ProjectFetched) -> None:
+        await conn.execute(
+            "WITH logged AS (INSERT INTO integration_log (company_id, integration_id, event_id, kind, "
+            "aurora_project_id, action, message) VALUES ($1, $2, $3, 'import', $4, 'skipped', "
+            "'integration is disconnected; project not imported')) "
+            "UPDATE backfills SET skipped = skipped + 1 WHERE id = $5 AND integration_id = $2",
+            uuid.UUID(event.company_id),
+            uuid.UUID(event.integration_id),
+            event.event_id,
+            event.aurora_project_id,
+            _backfill_id(event.backfill_id),
+        )
+
+    async def record_failure(self, event: ProjectFetched, error: str) -> None:
+        """An import that will not be retried again: logged once, and counted on its backfill."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            first = await conn.fetchval(
+                "INSERT INTO processed_events (stage, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+                FAILED_STAGE,
+                event.event_id,
+            )
+            if not first:
+                return
             await conn.execute(
-                "INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, "
-                "crm_project_id, action, message) VALUES ($1::uuid, $2::uuid, $3, 'import', $4, $5, $6, $7)",
-                event.company_id,
-                event.integration_id,
+                "WITH logged AS (INSERT INTO integration_log (company_id, integration_id, event_id, kind, "
+                "aurora_project_id, action, message, details) VALUES ($1, $2, $3, 'import', $4, 'failed', $5, "
+                "$6::text::jsonb)) "
+                "UPDATE backfills SET failed = failed + 1 WHERE id = $7 AND integration_id = $2",
+                uuid.UUID(event.company_id),
+                uuid.UUID(event.integration_id),
                 event.event_id,
                 event.aurora_project_id,
-                project_id,
-                action.value,
-                f"project {action.value}",
+                f"import failed: {error}"[:1000],
+                _json({"design_rule": event.design_rule, "trigger": event.trigger.model_dump()}),
+                _backfill_id(event.backfill_id),
             )
-            await enqueue(
-                conn,
-                announcement,
-                event_id=imported_id,
-                source=SOURCE,
-                key=topics.message_key(event.integration_id, event.aurora_project_id),
-                subject=str(project_id),
-            )
-            return announcement
+
+
+def _message(action: ImportAction, match: Match | None, details: dict[str, Any]) -> str:
+    how = f" (matched by {match.rule.value})" if match else ""
+    text = {
+        ImportAction.CREATED: "project created",
+        ImportAction.UPDATED: "project enriched from Aurora",
+        ImportAction.REPLACED: "project replaced with Aurora's data",
+        ImportAction.SKIPPED: "existing project left untouched (strategy: skip)",
+    }[action] + how
+    problems = len(details.get("conversion_problems", ())) + len(details.get("standard_field_problems", ()))
+    if problems:
+        text += f"; {problems} value(s) could not be converted, see details"
+    return text

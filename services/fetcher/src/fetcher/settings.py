@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -8,3 +9,26 @@ class FetcherSettings(BaseSettings):
 
     port: int = 8093
     max_document_bytes: int = 25 * 1024 * 1024
+
+    max_concurrent_integrations: int = Field(
+        default=16, ge=1, description="Companies fetched at the same time by one process (one job each)."
+    )
+    lease_ttl_seconds: float = Field(
+        default=15.0, gt=0, description="How long a dead copy's companies wait before another copy takes them."
+    )
+    lease_linger_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="A company's lease is kept this long after its last job (one rate-limit window), so its "
+        "recent calls stay counted by the same limiter.",
+    )
+    poll_interval_seconds: float = Field(
+        default=1.0, gt=0, description="Safety net behind LISTEN/NOTIFY: due retries, expired leases."
+    )
+    max_attempts: int = Field(default=8, ge=1, description="Tries of a job before it is dead-lettered.")
+    retry_base_delay: float = Field(default=1.0, ge=0)
+    retry_max_delay: float = Field(default=300.0, ge=0)
+    done_retention_hours: float = Field(
+        default=168.0, gt=0, description="Finished jobs are kept this long: the window of event-id idempotency."
+    )
+    shutdown_grace_seconds: float = Field(default=15.0, ge=0)

@@ -110,8 +110,8 @@ def test_retries_follow_the_time_scaled_schedule(aurora_sim: AuroraSim) -> None:
         (delivery,) = wait_deliveries(aurora_sim, 1, tenant_id=tenant.tenant_id)
     # Schedule 30 s, 5 min, … times AURORA_SIM_WEBHOOK_TIME_SCALE=0.001 → 0.03 s, then 0.3 s.
     gaps = [b.at - a.at for a, b in itertools.pairwise(hits)]
-    assert 0.025 <= gaps[0] < 0.25, gaps
-    assert 0.28 <= gaps[1] < 1.5, gaps
+    assert 0.025 <= gaps[0] < 1.0, gaps
+    assert 0.28 <= gaps[1] < 3.0, gaps
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 503, 200]
     assert delivery["status"] == "delivered"
     assert all(a["at"].endswith(" UTC") for a in delivery["attempts"])
@@ -133,7 +133,7 @@ def test_timeout_counts_as_failure_and_persistent_failure_disables() -> None:
                 f"/_sim/tenants/{tenant.tenant_id}/events",
                 json={"event": "design_created", "values": {"DESIGN_ID": "d1"}},
             ).raise_for_status()
-            (delivery,) = wait_deliveries(sim, 1, timeout=15, webhook_id=hook["id"])
+            (delivery,) = wait_deliveries(sim, 1, timeout=30, webhook_id=hook["id"])
         assert delivery["status"] == "failed"
         assert len(delivery["attempts"]) == 6  # first try + 5 retries
         assert delivery["attempts"][0]["error"] == "timeout"
@@ -146,7 +146,7 @@ def test_timeout_counts_as_failure_and_persistent_failure_disables() -> None:
                     f"/_sim/tenants/{tenant.tenant_id}/events",
                     json={"event": "project_created", "values": {"PROJECT_ID": "p"}},
                 ).raise_for_status()
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 30
             with sim.api(tenant.api_key) as api:
                 while api.get(f"/tenants/{tenant.tenant_id}/webhooks/{hook['id']}").json()["webhook"]["enabled"]:
                     assert time.monotonic() < deadline, "subscription was never auto-disabled"

@@ -28,6 +28,8 @@ OPERATOR_TOKEN = "operator-secret-for-tests"
 PUBLIC_BASE = "https://hooks.crm.example"
 # Everything any admin response ever contained, for the "token never leaves" test.
 SEEN_RESPONSES: list[str] = []
+# Every Aurora key a test handed to the admin API.
+AURORA_KEYS: list[str] = []
 
 
 def closed_port() -> int:
@@ -132,7 +134,9 @@ async def admin(
 
 @pytest.fixture
 def tenant(aurora_sim: AuroraSim) -> SimTenant:
-    return aurora_sim.create_tenant(f"Tenant {uuid.uuid4().hex[:6]}")
+    created = aurora_sim.create_tenant(f"Tenant {uuid.uuid4().hex[:6]}")
+    AURORA_KEYS.append(created.api_key)
+    return created
 
 
 def aurora_webhooks(sim: AuroraSim, tenant: SimTenant) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from tests.fixtures.aurora_sim import AuroraSim, SimTenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 URL = "/v1/integrations/aurora"
-PUBLIC = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {"/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 async def _state(company: Company) -> dict[str, Any]:

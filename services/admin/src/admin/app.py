@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
 
 from admin import backfill_api, companies, crm, integration
 from admin.backfill import BackfillRunner
@@ -16,6 +18,7 @@ from admin.settings import AdminSettings
 from pipeline_common.aurora import AuroraClient
 from pipeline_common.broker import make_broker
 from pipeline_common.database import create_pool
+from pipeline_common.health import run_checks
 from pipeline_common.logs import get_logger
 from pipeline_common.secrets import TokenCipher, WebhookSigner
 
@@ -91,13 +94,37 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
         return response
 
     @app.get(
-        "/healthz",
+        "/health/live",
         tags=["health"],
-        summary="Liveness",
+        summary="Liveness: the process serves requests",
         responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
     )
-    async def healthz() -> dict[str, str]:
+    async def live() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        summary="Readiness: PostgreSQL and Kafka reachable",
+        responses={503: {"description": "a dependency is unreachable"}},
+    )
+    async def ready(request: Request) -> Response:
+        res = request.app.state.resources
+
+        async def database() -> None:
+            await res.pool.fetchval("SELECT 1")
+
+        async def kafka() -> None:
+            if not await res.broker.ping(timeout=2.0):
+                raise ConnectionError("kafka")
+
+        results = await run_checks({"database": database, "kafka": kafka})
+        ok = all(v == "ok" for v in results.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": results}, status_code=200 if ok else 503
+        )
+
+    app.mount("/metrics", make_asgi_app())
 
     app.include_router(companies.router)
     app.include_router(crm.router)

@@ -114,6 +114,9 @@ wait_ready() {
 start() {
   if running; then log "already running (pid $(cat "$pidfile"))"; wait_ready; return; fi
   command -v java >/dev/null || { log "a JDK 17+ is required (java not found)"; exit 1; }
+  if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+    log "port $port is taken by another process (another broker?); stop it or set KAFKA_PORT"; exit 1
+  fi
   fetch_jars
   write_config
   format_storage

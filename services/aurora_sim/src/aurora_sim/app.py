@@ -54,5 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         message = "Not found" if exc.status_code == 404 else str(exc.detail)
         return JSONBytes(error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> Response:
+        # An emulator bug should still look like an Aurora 5xx to the client under test.
+        return JSONBytes(error_body(f"Internal server error ({type(exc).__name__})"), status_code=500)
+
     app.add_middleware(TrafficMiddleware, sim=sim)
     return app

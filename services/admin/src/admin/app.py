@@ -106,7 +106,21 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
         "/health/ready",
         tags=["health"],
         summary="Readiness: PostgreSQL and Kafka reachable",
-        responses={503: {"description": "a dependency is unreachable"}},
+        responses={
+            200: {
+                "content": {
+                    "application/json": {"example": {"status": "ok", "checks": {"database": "ok", "kafka": "ok"}}}
+                }
+            },
+            503: {
+                "description": "a dependency is unreachable",
+                "content": {
+                    "application/json": {
+                        "example": {"status": "unavailable", "checks": {"database": "ok", "kafka": "error: kafka"}}
+                    }
+                },
+            },
+        },
     )
     async def ready(request: Request) -> Response:
         res = request.app.state.resources

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -15,7 +15,7 @@ from pipeline_common.aurora import AuroraCredentials
 from pipeline_common.secrets import TokenCipher
 
 # Column lists below are constants, never user input (hence the S608 waivers).
-Db = asyncpg.Connection[Any] | asyncpg.Pool[Any] | PoolConnectionProxy[Any]
+Db: TypeAlias = "asyncpg.Connection[Any] | asyncpg.Pool[Any] | PoolConnectionProxy[Any]"
 
 INTEGRATION_COLS = (
     "id, company_id, aurora_tenant_id, environment, token_ciphertext, token_hint, status, status_reason, "

@@ -33,7 +33,7 @@ from pipeline_common.logs import get_logger
 log = get_logger(__name__)
 
 CHANNEL = "fetch_queue"
-Connect = Callable[[], Awaitable[asyncpg.Connection[Any]]]
+Connect = Callable[[], Awaitable["asyncpg.Connection[Any]"]]
 RunJob = Callable[[FetchJob], Awaitable[None]]
 
 _MAINTENANCE_EVERY = 5.0

@@ -1,0 +1,229 @@
+"""The fetch queue against real Postgres: coalescing, idempotency, priorities, parking, leases, fairness."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+
+from fetcher.queue import Enqueued, FetchJob, FetchQueue, Leases
+from fetcher.scheduler import Scheduler
+from fetcher.settings import FetcherSettings
+from pipeline_common.events import ImportReason, ImportRequested, TriggerRef
+from tests.fetcher.conftest import Company, add_company
+
+
+async def job_row(pool: asyncpg.Pool[Any], job_id: int) -> asyncpg.Record:
+    row = await pool.fetchrow("SELECT * FROM fetch_queue WHERE id = $1", job_id)
+    assert row is not None
+    return row
+
+
+async def test_several_pending_events_for_one_project_become_one_fetch(queue: FetchQueue, company: Company) -> None:
+    first = company.request("p-1", agreement_id="agr-1", design_id="d-1")
+    second = company.request("p-1", trigger=TriggerRef(kind="project_status_changed", status="Signed"))
+    third = company.request("p-1", reason=ImportReason.RESYNC, trigger=TriggerRef(kind="resync"))
+
+    result, job_id = await queue.enqueue(first)
+    assert result is Enqueued.QUEUED
+    assert await queue.enqueue(second) == (Enqueued.COALESCED, job_id)
+    assert await queue.enqueue(third) == (Enqueued.COALESCED, job_id)
+
+    row = await job_row(queue.pool, job_id)
+    assert row["event_id"] == first.event_id
+    assert row["coalesced_event_ids"] == [second.event_id, third.event_id]
+    merged = ImportRequested.model_validate(row["payload"])
+    # The newest trigger information, the first event's identity, and what any event needed read.
+    assert merged.trigger == TriggerRef(kind="resync")
+    assert merged.reason is ImportReason.RESYNC
+    assert merged.event_id == first.event_id
+    assert merged.received_at == first.received_at
+    assert merged.agreement_id == "agr-1"
+    assert merged.design_id == "d-1"
+
+    job = await queue.claim(company.integration_id, "owner-a")
+    assert job is not None
+    assert job.id == job_id
+    assert job.event_ids == (first.event_id, second.event_id, third.event_id)
+    assert await queue.claim(company.integration_id, "owner-a") is None, "one fetch for all three events"
+    assert await queue.complete(job, "owner-a")
+
+
+async def test_enqueue_is_idempotent_on_the_event_id(queue: FetchQueue, company: Company) -> None:
+    first, second = company.request("p-2"), company.request("p-2")
+    _, job_id = await queue.enqueue(first)
+    await queue.enqueue(second)
+    assert await queue.enqueue(first) == (Enqueued.DUPLICATE, job_id)
+    assert await queue.enqueue(second) == (Enqueued.DUPLICATE, job_id), "a merged event redelivered"
+
+    job = await queue.claim(company.integration_id, "owner-a")
+    assert job is not None
+    await queue.complete(job, "owner-a")
+    assert await queue.enqueue(first) == (Enqueued.DUPLICATE, job_id), "redelivered after the fetch"
+    count = await queue.pool.fetchval(
+        "SELECT count(*) FROM fetch_queue WHERE integration_id = $1::uuid", company.integration_id
+    )
+    assert count == 1
+
+
+async def test_an_event_arriving_during_a_fetch_is_fetched_again_afterwards(
+    queue: FetchQueue, company: Company
+) -> None:
+    await queue.enqueue(company.request("p-3"))
+    running = await queue.claim(company.integration_id, "owner-a")
+    assert running is not None
+    later = company.request("p-3")
+    result, later_id = await queue.enqueue(later)
+    assert result is Enqueued.QUEUED, "the running fetch may have read the state before this change"
+
+    # The running fetch fails transiently: it folds into the waiting job instead of being fetched twice.
+    await queue.retry_later(running, "owner-a", 0.0, "HTTP 503")
+    assert (await job_row(queue.pool, running.id))["status"] == "done"
+    waiting = await job_row(queue.pool, later_id)
+    assert waiting["status"] == "pending"
+    assert waiting["coalesced_event_ids"] == [running.event_id]
+
+
+async def test_live_events_are_claimed_before_backfill(queue: FetchQueue, company: Company) -> None:
+    await queue.enqueue(company.request("p-b1", reason=ImportReason.BACKFILL, trigger=TriggerRef(kind="backfill")))
+    await queue.enqueue(company.request("p-b2", reason=ImportReason.BACKFILL, trigger=TriggerRef(kind="backfill")))
+    live = company.request("p-live")
+    await queue.enqueue(live)
+    job = await queue.claim(company.integration_id, "owner-a")
+    assert job is not None
+    assert job.event_id == live.event_id
+
+
+async def test_retry_later_waits_for_not_before(queue: FetchQueue, company: Company) -> None:
+    await queue.enqueue(company.request("p-4"))
+    job = await queue.claim(company.integration_id, "owner-a")
+    assert job is not None
+    assert job.attempts == 1
+    await queue.retry_later(job, "owner-a", 0.3, "HTTP 502")
+    assert await queue.claim(company.integration_id, "owner-a") is None
+    due_in = await queue.next_due_in()
+    assert due_in is not None
+    assert 0 < due_in <= 0.3
+    await asyncio.sleep(0.35)
+    again = await queue.claim(company.integration_id, "owner-a")
+    assert again is not None
+    assert again.id == job.id
+    assert again.attempts == 2
+
+
+async def test_a_parked_import_resumes_on_resync_or_resume_parked(queue: FetchQueue, company: Company) -> None:
+    first, second = company.request("p-5"), company.request("p-6")
+    await queue.enqueue(first)
+    await queue.enqueue(second)
+    for _ in range(2):
+        job = await queue.claim(company.integration_id, "owner-a")
+        assert job is not None
+        await queue.park(job, "owner-a", "token rejected")
+    assert await queue.claim(company.integration_id, "owner-a") is None, "parked jobs are not claimed"
+
+    # The admin's per-project re-sync sends the parked event again: that job resumes.
+    resumed, _ = await queue.enqueue(first)
+    assert resumed is Enqueued.RESUMED
+    job = await queue.claim(company.integration_id, "owner-a")
+    assert job is not None
+    assert job.event_id == first.event_id
+    assert job.attempts == 1
+    await queue.complete(job, "owner-a")
+
+    # Or every parked import of the integration at once.
+    assert await queue.resume_parked(company.integration_id) == 1
+    job = await queue.claim(company.integration_id, "owner-a")
+    assert job is not None
+    assert job.event_id == second.event_id
+
+
+async def test_a_lease_is_taken_over_only_after_it_expired(queue: FetchQueue, company: Company) -> None:
+    first = Leases(queue.pool, "copy-1", ttl_seconds=0.4)
+    second = Leases(queue.pool, "copy-2", ttl_seconds=5.0)
+    assert await first.acquire(company.integration_id) == (True, None)
+    assert await second.acquire(company.integration_id) == (False, None)
+    assert await first.acquire(company.integration_id) == (True, None), "the owner renews"
+
+    await queue.enqueue(company.request("p-7"))
+    assert [c.integration_id for c in await queue.claimable("copy-2")].count(company.integration_id) == 0
+    job = await queue.claim(company.integration_id, "copy-1")
+    assert job is not None
+    # copy-1 dies mid-fetch; once its lease expired, copy-2 takes the key and the job back.
+    await asyncio.sleep(0.5)
+    assert await second.acquire(company.integration_id) == (True, "copy-1")
+    assert await queue.release_orphans("copy-2", set()) >= 1
+    again = await queue.claim(company.integration_id, "copy-2")
+    assert again is not None
+    assert again.id == job.id
+    assert not await queue.complete(job, "copy-1"), "the dead copy's late completion does not count"
+    assert await first.renew([company.integration_id]) == set(), "copy-1 learns it lost the key"
+
+
+async def test_a_company_with_300_queued_imports_does_not_hold_back_another(
+    fetcher_pool: asyncpg.Pool[Any],
+) -> None:
+    await fetcher_pool.execute("DELETE FROM fetch_queue")
+    busy, quiet = await add_company(fetcher_pool), await add_company(fetcher_pool)
+    queue = FetchQueue(fetcher_pool)
+    for index in range(300):
+        await queue.enqueue(busy.request(f"busy-{index}"))
+    lone = quiet.request("quiet-1")
+    await queue.enqueue(lone)
+
+    claimed: list[FetchJob] = []
+    release = asyncio.Event()
+
+    async def run(job: FetchJob) -> None:
+        claimed.append(job)
+        await release.wait()
+        await queue.complete(job, scheduler.owner)
+
+    owner = f"copy-{uuid.uuid4().hex[:6]}"
+    scheduler = Scheduler(
+        queue=queue, leases=Leases(fetcher_pool, owner, 15.0), run_job=run, settings=FetcherSettings()
+    )
+    started = await scheduler.round()
+    mine = {busy.integration_id, quiet.integration_id}
+    first_round = [job.integration_id for job in started if job.integration_id in mine]
+    assert sorted(first_round) == sorted(mine), "both companies are claimed in the first round, one job each"
+    assert any(job.event_id == lone.event_id for job in started)
+    release.set()
+    await scheduler.stop()
+
+
+async def test_round_robin_with_a_single_worker_slot(fetcher_pool: asyncpg.Pool[Any]) -> None:
+    await fetcher_pool.execute("DELETE FROM fetch_queue")
+    busy, quiet = await add_company(fetcher_pool), await add_company(fetcher_pool)
+    queue = FetchQueue(fetcher_pool)
+    for index in range(5):
+        await queue.enqueue(busy.request(f"rr-busy-{index}"))
+    order: list[str] = []
+    owner = f"copy-{uuid.uuid4().hex[:6]}"
+    all_served = asyncio.Event()
+
+    async def run(job: FetchJob) -> None:
+        order.append(job.integration_id)
+        if len(order) == 6:
+            all_served.set()
+        await queue.complete(job, owner)
+        if order.count(busy.integration_id) == 1 and job.integration_id == busy.integration_id:
+            # The quiet company's import arrives while the busy one is being served.
+            await queue.enqueue(quiet.request("rr-quiet"))
+
+    scheduler = Scheduler(
+        queue=queue,
+        leases=Leases(fetcher_pool, owner, 15.0),
+        run_job=run,
+        settings=FetcherSettings(max_concurrent_integrations=1),
+    )
+    scheduler.start()
+    try:
+        async with asyncio.timeout(10):
+            await all_served.wait()
+    finally:
+        await scheduler.stop()
+    served = [i for i in order if i in (busy.integration_id, quiet.integration_id)]
+    assert served[0] == busy.integration_id
+    assert served[1] == quiet.integration_id, f"the quiet company is next in line, got {served}"

@@ -245,10 +245,16 @@ class Importer:
         company.properties[key] = str(property_id)
         return str(property_id)
 
-    async def document(self, content: bytes, kind: str, file_name: str, content_type: str, asset: str | None = None) -> DocumentRef:
+    async def document(
+        self, content: bytes, kind: str, file_name: str, content_type: str, asset: str | None = None
+    ) -> DocumentRef:
         digest = await store_blob(self.pool, content, content_type)
         return DocumentRef(
-            kind=kind, sha256=digest, file_name=file_name, content_type=content_type, size=len(content),
+            kind=kind,
+            sha256=digest,
+            file_name=file_name,
+            content_type=content_type,
+            size=len(content),
             aurora_asset_id=asset,
         )
 
@@ -337,7 +343,7 @@ class Importer:
         values += list(columns.values())
         placeholders = ", ".join(f"${i + 1}" for i in range(len(names)))
         await self.pool.execute(
-            f"INSERT INTO projects ({', '.join(names)}) VALUES ({placeholders})",  # noqa: S608 - test-owned names
+            f"INSERT INTO projects ({', '.join(names)}) VALUES ({placeholders})",
             *values,
         )
         return str(project_id)
@@ -347,4 +353,3 @@ class Importer:
 async def importer(db_pool: asyncpg.Pool[Any]) -> Importer:
     # ttl=0: a test that changes a setting sees it on the next import.
     return Importer(pool=db_pool, writer=ProjectWriter(db_pool, IntegrationSettingsCache(ttl=0)))
-

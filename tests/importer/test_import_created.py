@@ -19,16 +19,23 @@ async def test_every_standard_field_lands(importer: Importer) -> None:
     company = await importer.company()
     snapshot = aurora_snapshot()
     documents = [
-        await importer.document(b"%PDF-1.4 signed " + uuid.uuid4().bytes, "signed_agreement", "agreement.pdf", "application/pdf"),
-        await importer.document(b"%PDF-1.4 layout " + uuid.uuid4().bytes, "design_layout", "layout.pdf", "application/pdf", "asset-1"),
-        await importer.document(b"\x89PNG shot " + uuid.uuid4().bytes, "cad_screenshot", "shot.png", "image/png", "asset-2"),
+        await importer.document(
+            b"%PDF-1.4 signed " + uuid.uuid4().bytes, "signed_agreement", "agreement.pdf", "application/pdf"
+        ),
+        await importer.document(
+            b"%PDF-1.4 layout " + uuid.uuid4().bytes, "design_layout", "layout.pdf", "application/pdf", "asset-1"
+        ),
+        await importer.document(
+            b"\x89PNG shot " + uuid.uuid4().bytes, "cad_screenshot", "shot.png", "image/png", "asset-2"
+        ),
     ]
     event = importer.event(company, snapshot, documents=documents)
 
     result = await importer.writer.write(event)
 
     announcement = result.announcement
-    assert announcement is not None and announcement.action is ImportAction.CREATED
+    assert announcement is not None
+    assert announcement.action is ImportAction.CREATED
     assert announcement.crm_project_id is not None
     project = await importer.project(announcement.crm_project_id)
     project_id = snapshot["project"]["id"]
@@ -83,10 +90,29 @@ async def test_every_standard_field_lands(importer: Importer) -> None:
     }
 
     items = await importer.line_items(announcement.crm_project_id)
-    summary = {(i["kind"], i["component_type"], i["manufacturer"], i["name"], i["sku"], i["quantity"], i["amount"]) for i in items}
+    summary = {
+        (i["kind"], i["component_type"], i["manufacturer"], i["name"], i["sku"], i["quantity"], i["amount"])
+        for i in items
+    }
     assert summary == {
-        ("component", "modules", "Hanwha Q CELLS", "Q.PEAK DUO BLK ML-G10+ 400", "Q.PEAK-DUO-400", Decimal("21.000"), None),
-        ("component", "microinverters", "Enphase Energy", "IQ8PLUS-72-2-US", "IQ8PLUS-72-2-US", Decimal("21.000"), None),
+        (
+            "component",
+            "modules",
+            "Hanwha Q CELLS",
+            "Q.PEAK DUO BLK ML-G10+ 400",
+            "Q.PEAK-DUO-400",
+            Decimal("21.000"),
+            None,
+        ),
+        (
+            "component",
+            "microinverters",
+            "Enphase Energy",
+            "IQ8PLUS-72-2-US",
+            "IQ8PLUS-72-2-US",
+            Decimal("21.000"),
+            None,
+        ),
         ("component", "batteries", "Tesla", "Powerwall 3", "TESLA-PW3", Decimal("1.000"), None),
         ("adder", None, None, "Critter guard", None, Decimal("1.000"), Decimal("560.00")),
         ("adder", None, None, "Main panel upgrade", None, Decimal("1.000"), Decimal("1200.00")),
@@ -127,7 +153,9 @@ async def test_every_standard_field_lands(importer: Importer) -> None:
     assert headers["ce_type"] == "com.crm.project.imported.v1"
     assert headers["ce_subject"] == announcement.crm_project_id
     expected_changed = {f"project.{k}" for k, v in expected.items() if v is not None}
-    expected_changed |= {f"contact.{k}" for k in ("salutation", "first_name", "last_name", "email", "phone", "mailing_address")}
+    expected_changed |= {
+        f"contact.{k}" for k in ("salutation", "first_name", "last_name", "email", "phone", "mailing_address")
+    }
     expected_changed |= {"line_items", "documents"}
     assert set(message.changed_fields) == expected_changed
 
@@ -140,7 +168,8 @@ async def test_every_standard_field_lands(importer: Importer) -> None:
 async def test_no_workflow_means_no_stage(importer: Importer) -> None:
     company = await importer.company(workflow=False)
     result = await importer.writer.write(importer.event(company, aurora_snapshot()))
-    assert result.announcement is not None and result.announcement.crm_project_id
+    assert result.announcement is not None
+    assert result.announcement.crm_project_id
     project = await importer.project(result.announcement.crm_project_id)
     assert project["workflow_id"] is None
     assert project["stage"] is None
@@ -153,7 +182,8 @@ async def test_sparse_project_without_design_or_agreement(importer: Importer) ->
     snapshot["project"]["name"] = None
     trigger = TriggerRef(kind="project_status_changed", status="Design Ready")
     result = await importer.writer.write(importer.event(company, snapshot, trigger=trigger))
-    assert result.announcement is not None and result.announcement.crm_project_id
+    assert result.announcement is not None
+    assert result.announcement.crm_project_id
     project = await importer.project(result.announcement.crm_project_id)
     assert project["title"] == "42 Mesquite Ln, Mesa, AZ 85201, USA"
     assert project["system_size_kw"] is None
@@ -169,7 +199,10 @@ async def test_the_same_customer_is_one_contact(importer: Importer) -> None:
     second["project"]["customer_phone"] = "+1 480 555 0111"
     a = await importer.writer.write(importer.event(company, first))
     b = await importer.writer.write(importer.event(company, second))
-    assert a.announcement and b.announcement and a.announcement.crm_project_id and b.announcement.crm_project_id
+    assert a.announcement
+    assert b.announcement
+    assert a.announcement.crm_project_id
+    assert b.announcement.crm_project_id
     pa = await importer.project(a.announcement.crm_project_id)
     pb = await importer.project(b.announcement.crm_project_id)
     assert pa["id"] != pb["id"]
@@ -202,8 +235,12 @@ async def test_disconnected_integration_imports_nothing(importer: Importer) -> N
     )
     event = importer.event(company, aurora_snapshot())
     result = await importer.writer.write(event)
-    assert result.announcement is None and not result.duplicate
-    assert await importer.pool.fetchval(
-        "SELECT count(*) FROM projects WHERE aurora_project_id = $1", event.aurora_project_id
-    ) == 0
+    assert result.announcement is None
+    assert not result.duplicate
+    assert (
+        await importer.pool.fetchval(
+            "SELECT count(*) FROM projects WHERE aurora_project_id = $1", event.aurora_project_id
+        )
+        == 0
+    )
     assert [e["action"] for e in await importer.log(event.event_id)] == ["skipped"]

@@ -124,3 +124,33 @@ def _refs(node: Any) -> list[str]:
     if isinstance(node, list):
         return [r for v in node for r in _refs(v)]
     return []
+
+
+def test_cli_shows_backfill_progress(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncpg
+    from typer.testing import CliRunner
+
+    from admin.cli import app as cli
+
+    backfill_id = uuid.uuid4()
+
+    async def seed() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            integration_id = await conn.fetchval("SELECT id FROM integrations LIMIT 1")
+            await conn.execute(
+                "INSERT INTO backfills (id, integration_id, status, scanned, found, queued, imported, skipped, "
+                "scan_finished_at, finished_at) VALUES ($1, $2, 'completed', 9, 5, 4, 4, 1, now(), now())",
+                backfill_id,
+                integration_id,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(seed())
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = CliRunner().invoke(cli, ["backfill-progress", str(backfill_id), "--interval", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "imported 4" in result.output
+    missing = CliRunner().invoke(cli, ["backfill-progress", str(uuid.uuid4())])
+    assert missing.exit_code == 1

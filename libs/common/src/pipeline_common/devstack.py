@@ -87,7 +87,10 @@ class DevStack:
         log_path = self.log_dir / f"{spec.name}{suffix}.log"
         log_file = log_path.open("ab")
         process = subprocess.Popen(  # noqa: S603 - fixed module names of this project
-            [sys.executable, "-m", spec.module], env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", spec.module],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log_file.close()

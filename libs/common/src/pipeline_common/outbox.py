@@ -24,9 +24,7 @@ log = get_logger(__name__)
 CHANNEL = "outbox"
 
 
-async def enqueue(
-    conn: Any, event: Contract, *, event_id: str, source: str, key: bytes, subject: str
-) -> None:
+async def enqueue(conn: Any, event: Contract, *, event_id: str, source: str, key: bytes, subject: str) -> None:
     headers = cloudevent_headers(event, event_id=event_id, source=source, subject=subject)
     await conn.execute(
         "INSERT INTO outbox (topic, message_key, headers, payload) VALUES ($1, $2, $3, $4)",

@@ -35,7 +35,7 @@ class CryptoSettings(BaseSettings):
     """Keys for secrets at rest.
 
     `TOKEN_ENCRYPTION_KEYS` is a comma-separated list of Fernet keys, newest first: the first encrypts,
-    all decrypt, so a key is rotated by prepending a new one and re-encrypting (`pipeline-admin rotate-keys`).
+    all decrypt, so a key is rotated by prepending a new one and re-encrypting (`aurora-admin-cli rotate-keys`).
     `WEBHOOK_SIGNING_KEYS` works the same way for the per-integration webhook secrets.
     """
 

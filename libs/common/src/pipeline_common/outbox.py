@@ -72,7 +72,7 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         self._listener = await self.pool.acquire()
-        await self._listener.add_listener(CHANNEL, lambda *_: self._wake.set())
+        await self._listener.add_listener(CHANNEL, self._on_notify)
         while True:
             try:
                 while await self.publish_pending() == self.batch:
@@ -85,6 +85,9 @@ class OutboxRelay:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
 
     def wake(self) -> None:
         """Called by the stage in the same process right after its commit: skips the NOTIFY round trip."""
@@ -99,4 +102,5 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._listener is not None:
+            await self._listener.remove_listener(CHANNEL, self._on_notify)
             await self.pool.release(self._listener)

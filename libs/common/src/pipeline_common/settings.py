@@ -18,6 +18,9 @@ class KafkaSettings(BaseSettings):
     linger_ms: int = 2
     request_timeout_ms: int = 30_000
     topic_partitions: int = 6
+    # Consumer groups are "<group_prefix>.<stage>": two pipelines sharing a broker (tests, staging) must not
+    # share groups, or one would consume the other's messages.
+    group_prefix: str = "pipeline"
 
 
 class DatabaseSettings(BaseSettings):

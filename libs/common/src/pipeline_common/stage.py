@@ -41,6 +41,7 @@ from pipeline_common.events import Contract
 from pipeline_common.health import Progress
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import DEAD_LETTERS, EVENTS_FAILED, EVENTS_IN, RETRIES, STAGE_SECONDS
+from pipeline_common.settings import KafkaSettings
 
 log = get_logger(__name__)
 
@@ -97,6 +98,7 @@ class Stage(Generic[In]):
         handler: Handler[In],
         policy: RetryPolicy | None = None,
         max_workers: int = 1,
+        group_prefix: str | None = None,
     ) -> None:
         self.name = name
         self.broker = broker
@@ -108,10 +110,11 @@ class Stage(Generic[In]):
         self._consecutive_failures = 0
         self._subscriber: Any = None
         self._max_workers = max_workers
+        self._group_prefix = group_prefix or KafkaSettings().group_prefix
 
     @property
     def group_id(self) -> str:
-        return f"pipeline.{self.name}"
+        return f"{self._group_prefix}.{self.name}"
 
     def register(self) -> None:
         options = consumer_options(self.group_id)

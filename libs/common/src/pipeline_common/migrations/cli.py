@@ -39,3 +39,7 @@ def run() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

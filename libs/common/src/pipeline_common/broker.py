@@ -9,6 +9,7 @@ means the broker itself is unreachable and the message must be seen again, not s
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from faststream import AckPolicy
@@ -26,7 +27,9 @@ def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
         enable_idempotence=True,
         linger_ms=settings.linger_ms,
         request_timeout_ms=settings.request_timeout_ms,
-        logger=None,
+        # FastStream's own errors reach the log; its per-message lines (DEBUG here) do not.
+        logger=logging.getLogger("faststream"),
+        log_level=logging.DEBUG,
     )
 
 

@@ -87,6 +87,11 @@ def _is_transient(exc: BaseException) -> bool:
     )
 
 
+async def _raw_body(msg: Any) -> bytes:
+    body: bytes = msg.body
+    return body
+
+
 class Stage(Generic[In]):
     def __init__(
         self,
@@ -121,10 +126,12 @@ class Stage(Generic[In]):
         if self._max_workers > 1:
             options["max_workers"] = self._max_workers
 
-        async def on_message(body: bytes, msg: KafkaMessage) -> None:
+        # The body is re-read from the raw bytes: FastStream's own JSON decoding would happen before the stage
+        # can route an undecodable message to the DLQ.
+        async def on_message(body: Any, msg: KafkaMessage) -> None:
             await self.process(msg.body, dict(msg.headers), key=getattr(msg.raw_message, "key", None))
 
-        self._subscriber = self.broker.subscriber(self.input_topic, **options)
+        self._subscriber = self.broker.subscriber(self.input_topic, decoder=_raw_body, **options)
         self._subscriber(on_message)
 
     async def process(self, raw: bytes, headers: dict[str, str], key: bytes | None = None) -> None:

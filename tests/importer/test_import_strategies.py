@@ -131,10 +131,12 @@ async def test_replace_makes_mapped_fields_exactly_aurora(importer: Importer) ->
 
 
 async def test_replace_keeps_what_this_trigger_did_not_read(importer: Importer) -> None:
-    """A project-status import reads no agreement: its agreement id and signed date are not Aurora's blanks."""
+    """A project-status import reads no agreement: its agreement id, signed date and signed document are not
+    Aurora's blanks."""
     company = await importer.company(strategy="replace")
     snapshot = aurora_snapshot()
-    first = await _import(importer, company, snapshot)
+    signed = await importer.document(b"signed " + uuid.uuid4().bytes, "signed_agreement", "a.pdf", "application/pdf")
+    first = await _import(importer, company, snapshot, documents=[signed])
     project_id = first.announcement.crm_project_id
     later = aurora_snapshot(snapshot["project"]["id"])
     later["agreement"] = None
@@ -145,6 +147,7 @@ async def test_replace_keeps_what_this_trigger_did_not_read(importer: Importer) 
     project = await importer.project(project_id)
     assert project["aurora_agreement_id"] == snapshot["agreement"]["id"]
     assert project["signed_at"] is not None
+    assert [d["kind"] for d in await importer.documents(project_id)] == ["signed_agreement"]
 
 
 async def test_skip_leaves_the_existing_project_untouched(importer: Importer) -> None:

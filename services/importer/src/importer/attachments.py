@@ -18,6 +18,7 @@ WITH incoming AS (
 ), removed AS (
     DELETE FROM documents d
      WHERE $8 AND d.project_id = $1 AND d.source = 'aurora' AND NOT d.sha256 = ANY($5::text[])
+       AND NOT d.kind = ANY($9::text[])
     RETURNING 1
 ), written AS (
     INSERT INTO documents (id, project_id, kind, file_name, content_type, sha256, size, source, aurora_asset_id)
@@ -38,8 +39,19 @@ SELECT (SELECT count(*) FROM removed) + (SELECT count(*) FROM written) AS change
 """
 
 
+# The signed agreement comes with the agreement, which the fetcher reads only for agreement triggers: an import
+# without it (a project-status trigger, a re-sync) says nothing about that document, so replace keeps it.
+AGREEMENT_KINDS = ("signed_agreement",)
+
+
 async def attach_documents(
-    conn: Any, project_id: Any, documents: list[DocumentRef], strategy: MatchingStrategy, *, is_new: bool
+    conn: Any,
+    project_id: Any,
+    documents: list[DocumentRef],
+    strategy: MatchingStrategy,
+    *,
+    is_new: bool,
+    agreement_read: bool = True,
 ) -> tuple[int, list[str]]:
     """Attaches the documents; returns the rows changed and the sha256 of any not in the document store."""
     replace = strategy is MatchingStrategy.REPLACE and not is_new
@@ -56,5 +68,6 @@ async def attach_documents(
         [d.size for d in unique],
         [d.aurora_asset_id for d in unique],
         replace,
+        [] if agreement_read else list(AGREEMENT_KINDS),
     )
     return int(row["changed"] or 0), list(row["missing"] or [])

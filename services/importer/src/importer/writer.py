@@ -166,7 +166,12 @@ class ProjectWriter:
             if await write_line_items(conn, project_id, items, strategy, is_new=is_new):
                 changed.append("line_items")
             documents_changed, missing = await attach_documents(
-                conn, project_id, event.documents, strategy, is_new=is_new
+                conn,
+                project_id,
+                event.documents,
+                strategy,
+                is_new=is_new,
+                agreement_read=snapshot.get("agreement") is not None,
             )
             if documents_changed:
                 changed.append("documents")

@@ -27,37 +27,49 @@ async def connect_directly(pool: asyncpg.Pool[Any], pipeline: Pipeline, tenant_i
     await pool.execute(
         "INSERT INTO integrations (id, company_id, aurora_tenant_id, environment, token_ciphertext, token_hint) "
         "VALUES ($1, $2, $3, 'sandbox', $4, 'sk_sand')",
-        integration_id, company_id, tenant_id, cipher.encrypt(SecretStr(api_key)),
+        integration_id,
+        company_id,
+        tenant_id,
+        cipher.encrypt(SecretStr(api_key)),
     )
     await pool.execute(
         "INSERT INTO triggers (id, integration_id, kind, statuses) VALUES ($1, $2, 'agreement_status_changed', "
         "ARRAY['signed'])",
-        uuid.uuid4(), integration_id,
+        uuid.uuid4(),
+        integration_id,
     )
     secret = WebhookSigner([SIGNING_KEYS]).secret_for(str(integration_id), 1)
     async with httpx.AsyncClient(base_url=pipeline.sim, headers={"Authorization": f"Bearer {api_key}"}) as aurora:
         response = await aurora.post(
             f"/tenants/{tenant_id}/webhooks",
-            json={"webhook": {
-                "event": "agreement_status_changed",
-                "url_template": webhooks.url_template(pipeline.gateway, str(integration_id), "agreement_status_changed"),
-                "description": "CRM import", "enabled": True,
-                "header_auth_key": webhooks.SECRET_HEADER,
-                "header_auth_value": webhooks.secret_header_value(1, secret),
-            }},
+            json={
+                "webhook": {
+                    "event": "agreement_status_changed",
+                    "url_template": webhooks.url_template(
+                        pipeline.gateway, str(integration_id), "agreement_status_changed"
+                    ),
+                    "description": "CRM import",
+                    "enabled": True,
+                    "header_auth_key": webhooks.SECRET_HEADER,
+                    "header_auth_value": webhooks.secret_header_value(1, secret),
+                }
+            },
         )
         assert response.status_code == 201, response.text
     return str(company_id)
 
 
-async def test_signed_agreement_becomes_a_project(pipeline: Pipeline, db_pool: asyncpg.Pool[Any], read_topic: Any) -> None:
+async def test_signed_agreement_becomes_a_project(
+    pipeline: Pipeline, db_pool: asyncpg.Pool[Any], read_topic: Any
+) -> None:
     imported = await read_topic(topics.PROJECT_IMPORTED)
     async with httpx.AsyncClient(base_url=pipeline.sim) as sim:
         tenant = (await sim.post("/_sim/tenants", json={"name": "Skeleton Tenant"})).json()
         company_id = await connect_directly(db_pool, pipeline, tenant["tenant_id"], tenant["api_key"])
         project = (await sim.post(f"/_sim/tenants/{tenant['tenant_id']}/projects", json={})).json()
         signed = await sim.post(
-            f"/_sim/tenants/{tenant['tenant_id']}/agreements/{project['agreement_id']}/status", json={"status": "signed"}
+            f"/_sim/tenants/{tenant['tenant_id']}/agreements/{project['agreement_id']}/status",
+            json={"status": "signed"},
         )
         assert signed.status_code == 200, signed.text
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import Final
 
-WEBHOOK_RECEIVED: Final = "aurora.webhook.received"
-IMPORT_REQUESTED: Final = "aurora.import.requested"
-PROJECT_FETCHED: Final = "aurora.project.fetched"
-PROJECT_IMPORTED: Final = "project.imported"
+# Empty in production. A test session sets KAFKA_TOPIC_PREFIX (read once, at import, by every process it
+# starts) so that pipelines sharing one broker never read each other's messages.
+PREFIX: Final = os.environ.get("KAFKA_TOPIC_PREFIX", "")
+
+WEBHOOK_RECEIVED: Final = f"{PREFIX}aurora.webhook.received"
+IMPORT_REQUESTED: Final = f"{PREFIX}aurora.import.requested"
+PROJECT_FETCHED: Final = f"{PREFIX}aurora.project.fetched"
+PROJECT_IMPORTED: Final = f"{PREFIX}project.imported"
 
 CONSUMED: Final = (WEBHOOK_RECEIVED, IMPORT_REQUESTED, PROJECT_FETCHED)
 ALL: Final = (WEBHOOK_RECEIVED, IMPORT_REQUESTED, PROJECT_FETCHED, PROJECT_IMPORTED)

@@ -46,6 +46,8 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -
     structlog.contextvars.bind_contextvars(service=service)
     # Libraries log through the standard library; keep their warnings, in the same stream.
     logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(levelname)s %(name)s %(message)s")
+    # FastStream attaches its own INFO handler; its routine lines (assignments, task callbacks) are noise here.
+    logging.getLogger("faststream").setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

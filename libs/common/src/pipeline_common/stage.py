@@ -114,6 +114,7 @@ class Stage(Generic[In]):
         self.progress = Progress(stage=name)
         self._consecutive_failures = 0
         self._subscriber: Any = None
+        self._stopping: asyncio.Task[None] | None = None
         self._max_workers = max_workers
         self._group_prefix = group_prefix or KafkaSettings().group_prefix
 
@@ -209,7 +210,8 @@ class Stage(Generic[In]):
         self.progress.stopped_reason = reason
         log.critical("circuit_breaker_open", reason=reason)
         if self._subscriber is not None:
-            await self._subscriber.stop()
+            # Stopped from a separate task: stopping the subscriber from inside its own handler cancels it.
+            self._stopping = asyncio.get_running_loop().create_task(self._subscriber.stop())
 
 
 class RetryRelay:

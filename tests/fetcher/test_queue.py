@@ -68,6 +68,11 @@ async def test_enqueue_is_idempotent_on_the_event_id(queue: FetchQueue, company:
     assert count == 1
 
 
+async def test_an_event_for_an_unknown_integration_is_not_queued(queue: FetchQueue, company: Company) -> None:
+    stray = Company(company.company_id, str(uuid.uuid4()), company.tenant_id)
+    assert await queue.enqueue(stray.request("p-x")) == (Enqueued.UNKNOWN_INTEGRATION, 0)
+
+
 async def test_an_event_arriving_during_a_fetch_is_fetched_again_afterwards(
     queue: FetchQueue, company: Company
 ) -> None:

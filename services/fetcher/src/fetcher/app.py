@@ -31,7 +31,7 @@ from pipeline_common.database import create_pool
 from pipeline_common.events import ImportRequested
 from pipeline_common.health import Progress, ReadinessCheck
 from pipeline_common.logs import get_logger
-from pipeline_common.metrics import AURORA_CALLS, AURORA_LIMITER_WAIT
+from pipeline_common.metrics import AURORA_CALLS, AURORA_LIMITER_WAIT, EVENTS_SKIPPED
 from pipeline_common.secrets import TokenCipher
 from pipeline_common.service import consumer_app
 from pipeline_common.settings import CryptoSettings, DatabaseSettings, KafkaSettings
@@ -53,6 +53,10 @@ def owner_id() -> str:
 async def enqueue(pool: asyncpg.Pool[Any], queue: FetchQueue, request: ImportRequested) -> Enqueued:
     result, job_id = await queue.enqueue(request)
     FETCH_ENQUEUED.labels(result.value).inc()
+    if result is Enqueued.UNKNOWN_INTEGRATION:
+        EVENTS_SKIPPED.labels(STAGE, "integration_gone").inc()
+        log.warning("import_for_unknown_integration", integration_id=request.integration_id)
+        return result
     if result is Enqueued.COALESCED:
         await pool.execute(
             "INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, message, "

@@ -35,6 +35,7 @@ class Enqueued(StrEnum):
     COALESCED = "coalesced"
     RESUMED = "resumed"
     DUPLICATE = "duplicate"
+    UNKNOWN_INTEGRATION = "unknown_integration"
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,9 @@ class FetchQueue:
                 )
                 assert row is not None
                 return (Enqueued.QUEUED if row["inserted"] else Enqueued.COALESCED), row["id"]
+        except asyncpg.ForeignKeyViolationError:
+            # The integration was deleted (its rows cascade away): nothing to fetch for, and retrying cannot help.
+            return Enqueued.UNKNOWN_INTEGRATION, 0
         except asyncpg.UniqueViolationError:
             # The same event inserted concurrently by another consumer (a rebalance): it is queued once.
             job_id = await self.pool.fetchval("SELECT id FROM fetch_queue WHERE event_id = $1", request.event_id)

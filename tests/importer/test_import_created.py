@@ -244,3 +244,14 @@ async def test_disconnected_integration_imports_nothing(importer: Importer) -> N
         == 0
     )
     assert [e["action"] for e in await importer.log(event.event_id)] == ["skipped"]
+
+
+async def test_an_unknown_integration_is_recorded_and_ignored(importer: Importer) -> None:
+    company = await importer.company()
+    event = importer.event(company, aurora_snapshot())
+    foreign = event.model_copy(update={"integration_id": str(uuid.uuid4()), "company_id": str(uuid.uuid4())})
+    result = await importer.writer.write(foreign)
+    assert result.announcement is None
+    assert result.details == {"reason": "unknown integration"}
+    assert (await importer.writer.write(foreign)).duplicate
+    await importer.writer.record_failure(foreign, "no company to log for: must not raise")

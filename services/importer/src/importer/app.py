@@ -51,7 +51,7 @@ def create_app() -> AsgiFastStream:
             return
         announcement = result.announcement
         if announcement is None:
-            EVENTS_SKIPPED.labels(STAGE, "integration_disconnected").inc()
+            EVENTS_SKIPPED.labels(STAGE, str(result.details.get("reason", "not_imported")).replace(" ", "_")).inc()
             log.info("import_skipped", aurora_project_id=event.aurora_project_id, **result.details)
             return
         state["relay"].wake()

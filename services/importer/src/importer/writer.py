@@ -37,7 +37,10 @@ from pipeline_common.events import (
     derive_event_id,
     utcnow,
 )
+from pipeline_common.logs import get_logger
 from pipeline_common.mapping_catalog import ImportContext
+
+log = get_logger(__name__)
 
 STAGE = "importer"
 SOURCE = "/importer"
@@ -107,10 +110,9 @@ class ProjectWriter:
                 return ImportResult(duplicate=True)
             settings = await self.settings.get(conn, event.integration_id)
             if settings is None or settings.company_id != event.company_id:
-                raise PermanentError(
-                    f"integration {event.integration_id} of company {event.company_id} does not exist",
-                    code="unknown_integration",
-                )
+                # Deleted since the fetch (or another deployment's event on a shared broker): nothing to
+                # import into and no company to log for. Recorded as processed so it is not seen again.
+                return ImportResult(details={"reason": "unknown integration"})
             if settings.status == "disconnected":
                 await self._log_disconnected(conn, event)
                 return ImportResult(details={"reason": "integration disconnected"})
@@ -291,6 +293,13 @@ class ProjectWriter:
 
     async def record_failure(self, event: ProjectFetched, error: str) -> None:
         """An import that will not be retried again: logged once, and counted on its backfill."""
+        try:
+            await self._record_failure(event, error)
+        except (asyncpg.PostgresError, OSError) as exc:
+            # Losing this note must not change how the failure itself is routed (retry or dead letter).
+            log.warning("import_failure_not_recorded", error=type(exc).__name__, detail=str(exc)[:200])
+
+    async def _record_failure(self, event: ProjectFetched, error: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             first = await conn.fetchval(
                 "INSERT INTO processed_events (stage, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",

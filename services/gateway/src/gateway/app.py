@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import orjson
 from fastapi import FastAPI, Header, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from prometheus_client import make_asgi_app
 
 from gateway.integrations import IntegrationDirectory
@@ -32,9 +33,18 @@ log = get_logger(__name__)
 SOURCE = "/gateway"
 
 
-def _error(status: int, code: str, message: str) -> ORJSONResponse:
+class JSONBody(Response):
+    """orjson-encoded JSON: the ingress path is the hottest in the system."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _error(status: int, code: str, message: str) -> JSONBody:
     WEBHOOKS.labels(code).inc()
-    return ORJSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSONBody({"error": {"code": code, "message": message}}, status_code=status)
 
 
 def create_app(
@@ -77,7 +87,6 @@ def create_app(
         "them with the integration's secret header and publishes them to Kafka topic "
         f"`{topics.WEBHOOK_RECEIVED}`. A 2xx means Kafka acknowledged the event.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.mount("/metrics", make_asgi_app())
 
@@ -98,7 +107,7 @@ def create_app(
         integration_id: str,
         request: Request,
         secret: Annotated[str | None, Header(alias=webhooks.SECRET_HEADER)] = None,
-    ) -> ORJSONResponse:
+    ) -> JSONBody:
         started = time.perf_counter()
         try:
             integration_uuid = uuid.UUID(integration_id)
@@ -172,14 +181,14 @@ def create_app(
             status=message.status,
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        return ORJSONResponse({"status": "accepted", "event_id": event_id})
+        return JSONBody({"status": "accepted", "event_id": event_id})
 
     @app.get("/health/live", summary="Liveness: the process serves requests")
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/health/ready", summary="Readiness: Kafka (and the database, when configured) reachable")
-    async def ready(request: Request) -> ORJSONResponse:
+    async def ready(request: Request) -> JSONBody:
 
         async def kafka_ping() -> None:
             if not await broker.ping(timeout=2.0):
@@ -195,8 +204,6 @@ def create_app(
             checks["database"] = db_ping
         results = await run_checks(checks)
         ok = all(v == "ok" for v in results.values())
-        return ORJSONResponse(
-            {"status": "ok" if ok else "unavailable", "checks": results}, status_code=200 if ok else 503
-        )
+        return JSONBody({"status": "ok" if ok else "unavailable", "checks": results}, status_code=200 if ok else 503)
 
     return app

@@ -49,7 +49,7 @@ async def test_each_strategy_against_a_project_imported_earlier(
         await company.set_strategy(strategy)
         await asyncio.sleep(SETTINGS_TTL)
         # In Aurora the customer's phone is removed and the project is renamed.
-        await tenant.update_project(created["project_id"], {"name": "Renamed in Aurora", "customer_phone": None})
+        await tenant.update_project(created["project_id"], {"name": "Renamed in Aurora", "customer_phone": ""})
         await company.resync(created["project_id"])
         second = (await imported(reader, created["project_id"]))[0]
 

@@ -14,8 +14,11 @@ def main() -> None:
     service = ServiceSettings()
     settings = GatewaySettings()
     configure_logging("gateway", level=service.log_level, fmt=service.log_format)
+    # Several workers share the port (SO_REUSEPORT via uvicorn's supervisor); each has its own producer.
     uvicorn.run(
-        create_app(settings),
+        "gateway.app:create_worker_app" if settings.workers > 1 else create_app(settings),
+        factory=settings.workers > 1,
+        workers=settings.workers,
         host=service.host,
         port=settings.port,
         log_level="warning",

@@ -207,3 +207,13 @@ def create_app(
         return JSONBody({"status": "ok" if ok else "unavailable", "checks": results}, status_code=200 if ok else 503)
 
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """Factory for uvicorn worker processes, which do not inherit the parent's logging setup."""
+    from pipeline_common.logs import configure_logging  # noqa: PLC0415
+    from pipeline_common.settings import ServiceSettings  # noqa: PLC0415
+
+    service = ServiceSettings()
+    configure_logging("gateway", level=service.log_level, fmt=service.log_format)
+    return create_app()

@@ -211,8 +211,8 @@ def create_app(
 
 def create_worker_app() -> FastAPI:
     """Factory for uvicorn worker processes, which do not inherit the parent's logging setup."""
-    from pipeline_common.logs import configure_logging  # noqa: PLC0415
-    from pipeline_common.settings import ServiceSettings  # noqa: PLC0415
+    from pipeline_common.logs import configure_logging
+    from pipeline_common.settings import ServiceSettings
 
     service = ServiceSettings()
     configure_logging("gateway", level=service.log_level, fmt=service.log_format)

@@ -1,5 +1,9 @@
 """Aurora credentials per integration, decrypted from Postgres and cached briefly (a replaced token is seen
-within seconds)."""
+within seconds).
+
+Only active integrations are cached: one that needs attention or is disconnected is read again each time,
+so an import resumed right after the company replaced its token sees the new token at once.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +32,10 @@ class CredentialStore:
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, IntegrationAccess | None]] = {}
 
-    async def get(self, integration_id: str) -> IntegrationAccess | None:
+    async def get(self, integration_id: str, *, fresh: bool = False) -> IntegrationAccess | None:
         now = time.monotonic()
         hit = self._cache.get(integration_id)
-        if hit and now - hit[0] < self._ttl:
+        if hit and not fresh and now - hit[0] < self._ttl:
             return hit[1]
         row = await self._pool.fetchrow(
             "SELECT id::text, company_id::text, status, aurora_tenant_id, token_ciphertext "
@@ -48,7 +52,10 @@ class CredentialStore:
                     tenant_id=row["aurora_tenant_id"], token=self._cipher.decrypt(row["token_ciphertext"])
                 ),
             )
-        self._cache[integration_id] = (now, access)
+        if access is not None and access.status == "active":
+            self._cache[integration_id] = (now, access)
+        else:
+            self._cache.pop(integration_id, None)
         return access
 
     def forget(self, integration_id: str) -> None:

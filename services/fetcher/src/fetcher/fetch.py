@@ -96,7 +96,13 @@ class Fetcher:
         try:
             snapshot = await self.reader.read(request, access.credentials)
         except InvalidCredentials as exc:
-            await self._needs_attention(job, f"Aurora rejected the token: {exc.message}")
+            current = await self.credentials.get(job.integration_id, fresh=True)
+            used = access.credentials.token.get_secret_value()
+            if current is not None and current.credentials.token.get_secret_value() != used:
+                # The company replaced the token while this fetch used the old one: try again with the new.
+                await self._retry(job, "token_replaced", str(exc))
+            else:
+                await self._needs_attention(job, f"Aurora rejected the token: {exc.message}")
             return
         except (NotPermitted, NotFound) as exc:
             await self._log(request, "fetch_error", f"Aurora {exc.status} on {exc.endpoint}: {exc.message}")

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+from pydantic import SecretStr
 
 from fetcher.credentials import CredentialStore
 from fetcher.fetch import Fetcher
@@ -216,3 +217,29 @@ async def test_transient_errors_back_off_then_dead_letter(rig: Rig) -> None:
     assert len(dead) == 1
     assert dead[0]["headers"]["x-error-code"] == "aurora_transient"
     assert dead[0]["headers"]["x-attempt"] == "2"
+
+
+async def test_a_401_with_a_token_replaced_meanwhile_retries_instead_of_flagging(rig: Rig) -> None:
+    company, old_key = await rig.company()
+    project = rig.sim.create_project(company.tenant_id, fire_events=False)
+    caching = CredentialStore(rig.pool, CIPHER, ttl_seconds=60.0)
+    rig.fetcher.credentials = caching
+    assert await caching.get(company.integration_id) is not None  # the old token is now cached
+    new_key = rig.sim.create_key(company.tenant_id, [], kind="standard")
+    await rig.pool.execute(
+        "UPDATE integrations SET token_ciphertext = $2 WHERE id = $1::uuid",
+        company.integration_id,
+        CIPHER.encrypt(SecretStr(new_key)),
+    )
+    rig.sim.revoke_key(old_key)
+
+    job = await rig.run(company.request(project.project_id))
+
+    assert (await rig.status_of(job))["status"] == "pending", "tried again with the new token"
+    status = await rig.pool.fetchval("SELECT status FROM integrations WHERE id = $1::uuid", company.integration_id)
+    assert status == "active"
+    await rig.pool.execute("UPDATE fetch_queue SET not_before = now() WHERE id = $1", job.id)
+    again = await rig.queue.claim(company.integration_id, OWNER)
+    assert again is not None
+    await rig.fetcher.run(again)
+    assert (await rig.status_of(job))["status"] == "done"

@@ -232,3 +232,71 @@ async def test_round_robin_with_a_single_worker_slot(fetcher_pool: asyncpg.Pool[
     served = [i for i in order if i in (busy.integration_id, quiet.integration_id)]
     assert served[0] == busy.integration_id
     assert served[1] == quiet.integration_id, f"the quiet company is next in line, got {served}"
+
+
+async def test_two_copies_never_share_a_companys_key(fetcher_pool: asyncpg.Pool[Any]) -> None:
+    await fetcher_pool.execute("DELETE FROM fetch_queue")
+    companies = [await add_company(fetcher_pool) for _ in range(3)]
+    queue = FetchQueue(fetcher_pool)
+    for company in companies:
+        for index in range(4):
+            await queue.enqueue(company.request(f"two-copies-{index}"))
+    runs: list[tuple[str, str]] = []
+    in_flight: dict[str, int] = {}
+    done = asyncio.Event()
+
+    def runner(owner: str) -> Any:
+        async def run(job: FetchJob) -> None:
+            in_flight[job.integration_id] = in_flight.get(job.integration_id, 0) + 1
+            assert in_flight[job.integration_id] == 1, "two jobs of one company in flight at once"
+            await asyncio.sleep(0.02)
+            runs.append((owner, job.integration_id))
+            in_flight[job.integration_id] -= 1
+            await queue.complete(job, owner)
+            if len(runs) == 12:
+                done.set()
+
+        return run
+
+    schedulers = [
+        Scheduler(
+            queue=queue, leases=Leases(fetcher_pool, owner, 15.0), run_job=runner(owner), settings=FetcherSettings()
+        )
+        for owner in ("copy-a", "copy-b")
+    ]
+    for scheduler in schedulers:
+        scheduler.start()
+    try:
+        async with asyncio.timeout(15):
+            await done.wait()
+    finally:
+        for scheduler in schedulers:
+            await scheduler.stop()
+    owners_by_company = {c.integration_id: {o for o, i in runs if i == c.integration_id} for c in companies}
+    assert all(len(owners) == 1 for owners in owners_by_company.values()), owners_by_company
+
+
+async def test_an_idle_lease_is_given_back_after_the_linger(fetcher_pool: asyncpg.Pool[Any], company: Company) -> None:
+    queue = FetchQueue(fetcher_pool)
+    await queue.enqueue(company.request("linger-1"))
+    owner = f"copy-{uuid.uuid4().hex[:6]}"
+
+    async def run(job: FetchJob) -> None:
+        await queue.complete(job, owner)
+
+    scheduler = Scheduler(
+        queue=queue,
+        leases=Leases(fetcher_pool, owner, 15.0),
+        run_job=run,
+        settings=FetcherSettings(lease_linger_seconds=0.2),
+    )
+    started = await scheduler.round()
+    assert [j.integration_id for j in started if j.integration_id == company.integration_id]
+    await asyncio.sleep(0.05)
+    await scheduler.keep_leases()
+    held = "SELECT owner FROM fetch_leases WHERE integration_id = $1::uuid"
+    assert await fetcher_pool.fetchval(held, company.integration_id) == owner, "kept within the rate window"
+    await asyncio.sleep(0.3)
+    await scheduler.keep_leases()
+    assert await fetcher_pool.fetchval(held, company.integration_id) is None
+    await scheduler.stop()

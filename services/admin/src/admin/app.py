@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
-from admin import backfill_api, companies, crm, integration
+from admin import backfill_api, companies, crm, integration, pages
 from admin.backfill import BackfillRunner
 from admin.errors import install_error_handlers
 from admin.resources import Resources
@@ -144,4 +144,5 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
     app.include_router(crm.router)
     app.include_router(integration.router)
     app.include_router(backfill_api.router)
+    pages.install(app)
     return app

@@ -26,6 +26,8 @@ class AdminSettings(BaseSettings):
         default=30, ge=1, le=90, validation_alias="ADMIN_BACKFILL_REQUESTS_PER_MINUTE"
     )
     backfill_max_outstanding: int = Field(default=20, ge=1, validation_alias="ADMIN_BACKFILL_MAX_OUTSTANDING")
+    # Absolute lifetime of a settings-page sign-in: a forgotten browser tab does not stay signed in for days.
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30, validation_alias="ADMIN_SESSION_HOURS")
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

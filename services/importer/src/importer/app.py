@@ -73,6 +73,7 @@ def create_app() -> AsgiFastStream:
         contract=ProjectFetched,
         handler=handle,
         policy=policy,
+        max_workers=settings.workers,
     )
     stage.register()
     retry = RetryRelay(

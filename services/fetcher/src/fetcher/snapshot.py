@@ -8,6 +8,7 @@ concurrently; the per-key rate limiter in the client keeps the company under Aur
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,18 @@ class Snapshot:
     documents: list[DocumentRef] = field(default_factory=list)
 
 
+async def _all_or_none(*calls: Awaitable[Any]) -> list[Any]:
+    """Like gather, but a failure cancels the other reads instead of leaving them running unobserved."""
+    tasks = [asyncio.ensure_future(c) for c in calls]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 def _dump(model: Any) -> Any:
     return model.model_dump(mode="json") if model is not None else None
 
@@ -60,6 +73,29 @@ class SnapshotReader:
         else:
             project = await self.aurora.retrieve_project(creds, request.aurora_project_id)
 
+        async def sales_rep() -> Any:
+            if not project.owner_id:
+                return None
+            return _dump(await self._optional(self.aurora.retrieve_user(creds, project.owner_id)))
+
+        async def signed_document() -> DocumentRef | None:
+            if agreement is None or not agreement.is_signed:
+                return None
+            return await self._signed_agreement(creds, agreement)
+
+        # The sales rep and the signed document (a polled Aurora job, the slowest read) do not depend on the
+        # design: they run alongside the design reads instead of after them.
+        (choice, data, documents), rep, signed = await _all_or_none(
+            self._design_part(request, creds, agreement), sales_rep(), signed_document()
+        )
+        data = {"project": _dump(project), "agreement": _dump(agreement), **data, "sales_rep": rep}
+        if signed is not None:
+            documents.append(signed)
+        return Snapshot(data=data, design=choice, documents=documents)
+
+    async def _design_part(
+        self, request: ImportRequested, creds: AuroraCredentials, agreement: Agreement | None
+    ) -> tuple[DesignChoice, dict[str, Any], list[DocumentRef]]:
         pricing_cache: dict[str, Pricing] = {}
 
         async def pricing_of(design_id: str) -> Pricing:
@@ -74,7 +110,7 @@ class SnapshotReader:
         designs = [] if agreement_design else await self.aurora.list_designs(creds, request.aurora_project_id)
         choice = await choose_design(designs, agreement_design_id=agreement_design, price_of=price_of)
 
-        data: dict[str, Any] = {"project": _dump(project), "agreement": _dump(agreement)}
+        data: dict[str, Any] = {}
         documents: list[DocumentRef] = []
         design_id = choice.design_id
         financing_id = request.financing_id or (agreement.financing_id if agreement else None)
@@ -89,7 +125,7 @@ class SnapshotReader:
                 if financing_id
                 else self._none(),
             ]
-            summary, pricing, proposal, web_proposal, assets, financing = await asyncio.gather(*reads)
+            summary, pricing, proposal, web_proposal, assets, financing = await _all_or_none(*reads)
             design_record = next((d for d in designs if d.id == design_id), None)
             data["design"] = {**(_dump(design_record) or {"id": design_id}), "summary": _dump(summary)}
             data["pricing"] = _dump(pricing)
@@ -99,14 +135,7 @@ class SnapshotReader:
             documents.extend(await self._store_assets(assets))
         else:
             data.update(design=None, pricing=None, proposal=None, web_proposal=None, financing=None)
-        data["sales_rep"] = (
-            _dump(await self._optional(self.aurora.retrieve_user(creds, project.owner_id)))
-            if project.owner_id
-            else None
-        )
-        if agreement is not None and agreement.is_signed:
-            documents.append(await self._signed_agreement(creds, agreement))
-        return Snapshot(data=data, design=choice, documents=documents)
+        return choice, data, documents
 
     @staticmethod
     async def _none() -> None:

@@ -60,7 +60,6 @@ async def make_load(pipeline: Pipeline, db: asyncpg.Pool[Any], *, companies: int
     ):
         for n in range(companies):
             tenant = (await sim.post("/_sim/tenants", json={"name": f"{label} tenant {n}"})).json()
-            await sim.put(f"/_sim/tenants/{tenant['tenant_id']}/rate_limit", json={"per_minute": 100_000})
             created = []
             for _ in range(projects):
                 r = await sim.post(

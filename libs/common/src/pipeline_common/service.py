@@ -52,6 +52,9 @@ def consumer_app(
 
     @asynccontextmanager
     async def _lifespan() -> AsyncIterator[None]:
+        # FastStream enters the lifespan before it starts the broker; the producer is connected first so
+        # background work started here (outbox relay, retry relay, fetch workers) can publish at once.
+        await broker.connect()
         async with lifespan():
             yield
 

@@ -26,8 +26,8 @@ from tests.fixtures.pipeline import Pipeline
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 # Aurora's real limit stays in force (90 requests/min per key): 8 projects per company fit one key's first
-# minute, so a scenario measures the fault, not the rate limit. 6 companies x (8 signed + 4 duplicates + 2 late
-# `viewed`... ) ≈ 80 webhooks per scenario, ≈ 640 over the suite.
+# minute, so a scenario measures the fault, not the rate limit. 6 companies x (8 signed + 2 duplicate `signed`
+# + 2 late `viewed`) = 72 webhooks per scenario, 648 over the suite.
 COMPANIES = 6
 PROJECTS = 8
 RATE = 20.0  # webhooks per second

@@ -97,7 +97,10 @@ def create_app() -> AsgiFastStream:
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        pool = await create_pool(database)
+        # The Kafka handler, the scheduler and the workers use connections at the same time; a connection
+        # opened on demand costs tens of milliseconds on the latency path, so a few are kept open.
+        warm = min(max(database.db_pool_min_size, 4), database.db_pool_max_size)
+        pool = await create_pool(database.model_copy(update={"db_pool_min_size": warm}))
         aurora = AuroraClient(AuroraSettings(), on_call=record_call)
         owner = owner_id()
         queue = FetchQueue(pool)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -28,15 +30,16 @@ def _token(html: str, name: str = "csrf_token") -> str:
     return found.group(1)
 
 
-async def _signed_in(pipeline: Pipeline, company: CompanyKey) -> tuple[httpx.AsyncClient, str]:
+@asynccontextmanager
+async def _signed_in(pipeline: Pipeline, company: CompanyKey) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """A client holding a session cookie, and the session's CSRF token."""
-    client = httpx.AsyncClient(base_url=pipeline.admin, timeout=30)
-    form = await client.get("/sign-in")
-    r = await client.post("/sign-in", data={"api_key": company.key, "csrf_token": _token(form.text), "next": "/"})
-    assert r.status_code == 303, r.text
-    page = await client.get("/settings/integrations")
-    assert page.status_code == 200
-    return client, _token(page.text)
+    async with httpx.AsyncClient(base_url=pipeline.admin, timeout=30) as client:
+        form = await client.get("/sign-in")
+        r = await client.post("/sign-in", data={"api_key": company.key, "csrf_token": _token(form.text), "next": "/"})
+        assert r.status_code == 303, r.text
+        page = await client.get("/settings/integrations")
+        assert page.status_code == 200
+        yield client, _token(page.text)
 
 
 async def _connected_company(pipeline: Pipeline) -> CompanyKey:
@@ -101,8 +104,7 @@ async def test_sign_in_sets_a_protected_expiring_cookie(pipeline: Pipeline) -> N
 
 async def test_every_change_needs_the_csrf_token(pipeline: Pipeline) -> None:
     company = await _connected_company(pipeline)
-    client, csrf = await _signed_in(pipeline, company)
-    async with client:
+    async with _signed_in(pipeline, company) as (client, csrf):
         for attempt in (
             {"data": {"strategy": "skip"}},
             {"data": {"strategy": "skip", "csrf_token": "forged"}},
@@ -175,15 +177,13 @@ async def test_another_companys_pages_are_not_found(pipeline: Pipeline, db_pool:
     other = await _connected_company(pipeline)
     project_id, document_id = await _project_of(db_pool, owner.id)
 
-    owner_client, _ = await _signed_in(pipeline, owner)
-    async with owner_client:
+    async with _signed_in(pipeline, owner) as (owner_client, _):
         assert (await owner_client.get(f"/projects/{project_id}")).status_code == 200
         doc = await owner_client.get(f"/projects/{project_id}/documents/{document_id}")
         assert doc.status_code == 200
         assert doc.content.startswith(b"%PDF")
 
-    client, csrf = await _signed_in(pipeline, other)
-    async with client:
+    async with _signed_in(pipeline, other) as (client, csrf):
         page = await client.get(f"/projects/{project_id}")
         assert page.status_code == 404
         assert "Private Project of A" not in page.text

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Page, expect
@@ -41,7 +44,8 @@ def _never_shows(page_html: str, secret: str) -> None:
 
 async def _wait_for_import(page: Page, pipeline: Pipeline, aurora_project_id: str) -> None:
     """Reloads the log filtered to the project until its import entry links to the CRM project."""
-    url = f"{pipeline.admin}/settings/integrations/aurora?log_project={aurora_project_id}#integration-log"
+    # No #fragment: going to the same URL with one would only scroll, never reload.
+    url = f"{pipeline.admin}/settings/integrations/aurora?log_project={aurora_project_id}"
     deadline = asyncio.get_running_loop().time() + IMPORT_TIMEOUT
     link = page.get_by_role("link", name="Open project")
     while True:
@@ -102,6 +106,9 @@ async def test_the_user_guide_in_a_browser(pipeline: Pipeline, page: Page, tmp_p
         "Integration Log",
     ):
         await expect(page.get_by_role("heading", name=section, exact=True)).to_be_visible()
+    standard = page.locator("#standard-mappings")
+    await standard.get_by_text(re.compile(r"Show the \d+ standard mappings")).click()
+    await expect(standard.get_by_role("cell", name="project.system_size_kw")).to_be_visible()
     _never_shows(await page.content(), token)
     await screenshot(page, "03-configuration")
 
@@ -200,3 +207,81 @@ async def test_the_user_guide_in_a_browser(pipeline: Pipeline, page: Page, tmp_p
     await page.goto(pipeline.admin + "/projects")
     await expect(page.locator("tbody tr")).to_have_count(1)
     _never_shows(await page.content(), token)
+
+
+async def test_backfill_attention_and_retry(pipeline: Pipeline, page: Page, db_pool: asyncpg.Pool[Any]) -> None:
+    """Beyond the guide: a live backfill progress bar, the needs-attention banner fixed by a new token, and a
+    failed import retried from its row."""
+    company = await new_company(pipeline, "Backfill Solar LLC")
+    tenant = await new_tenant(pipeline)
+    tid = tenant["tenant_id"]
+    async with httpx.AsyncClient(base_url=pipeline.admin, headers=company.auth, timeout=30) as api:
+        r = await api.post("/v1/integrations/aurora", json={"tenant_id": tid, "bearer_token": tenant["api_key"]})
+        assert r.status_code == 201, r.text
+        integration_id = uuid.UUID(r.json()["id"])
+    async with httpx.AsyncClient(base_url=pipeline.sim, timeout=30) as sim:
+        r = await sim.post(f"/_sim/tenants/{tid}/projects/bulk", json={"count": 8, "seed": 11})
+        assert r.status_code == 201, r.text
+        aurora_ids = [p["project_id"] for p in r.json()["projects"]]
+
+    await sign_in(page, pipeline, company.key)
+    await page.goto(pipeline.admin + "/settings/integrations/aurora")
+
+    # Backfill: the page starts it, then the bar follows the walk by polling until it completes.
+    backfill = page.locator("#backfill")
+    await backfill.get_by_role("button", name="Start backfill").click()
+    progress = backfill.locator("[data-backfill-url]")
+    await expect(progress).to_be_visible()
+    await expect(backfill.get_by_role("progressbar", name=re.compile("Backfill started"))).to_be_visible()
+    await expect(progress.locator('[data-field="status"]')).to_have_text("completed", timeout=IMPORT_TIMEOUT * 1000)
+    await expect(progress.locator('[data-field="summary"]')).to_contain_text("scanned 8")
+    await screenshot(page, "10-backfill")
+
+    # Aurora stops accepting the token: a re-sync says so and the integration asks for attention.
+    async with httpx.AsyncClient(base_url=pipeline.sim, timeout=30) as sim:
+        assert (await sim.delete(f"/_sim/keys/{tenant['api_key']}")).status_code == 204
+        r = await sim.post(f"/_sim/tenants/{tid}/keys", json={"kind": "standard"})
+        assert r.status_code == 201, r.text
+        new_key = r.json()["api_key"]
+    resync = page.locator("#resync")
+    await resync.get_by_label("Aurora project ID").fill(aurora_ids[0])
+    await resync.get_by_role("button", name="Re-sync").click()
+    await expect(resync.get_by_role("alert")).to_contain_text("Aurora rejected")
+    await page.reload()
+    banner = page.get_by_role("alert").filter(has=page.get_by_role("heading", name="This integration needs attention"))
+    await expect(banner).to_be_visible()
+    await expect(page.locator(".page-head .badge")).to_have_text("Needs attention")
+    await screenshot(page, "11-needs-attention")
+
+    # The banner's form replaces the token without disconnecting; the integration is active again.
+    await banner.get_by_label("New Bearer Token").fill(new_key)
+    await banner.get_by_role("button", name="Update token").click()
+    await expect(page.locator(".flash.success")).to_contain_text("Token updated")
+    await expect(page.locator(".page-head .badge")).to_have_text("Active")
+    await expect(page.get_by_role("heading", name="This integration needs attention")).to_have_count(0)
+    _never_shows(await page.content(), new_key)
+
+    # A failed import is listed with its reason; Retry re-syncs the project.
+    await db_pool.execute(
+        "INSERT INTO integration_log (company_id, integration_id, kind, aurora_project_id, action, message) "
+        "VALUES ($1, $2, 'import', $3, 'failed', 'import failed: the contract value is not a number')",
+        uuid.UUID(company.id),
+        integration_id,
+        aurora_ids[1],
+    )
+    await page.reload()
+    failed = page.locator("#failed-imports tbody tr")
+    await expect(failed).to_have_count(1)
+    await expect(failed).to_contain_text("the contract value is not a number")
+    await screenshot(page, "12-failed-imports")
+    await failed.get_by_role("button", name=f"Retry Aurora project {aurora_ids[1]}").click()
+    await expect(failed.get_by_role("status")).to_contain_text("Re-sync of Aurora project")
+    # The retried import's own log entry, newer than the failure, takes the project off the list.
+    deadline = asyncio.get_running_loop().time() + IMPORT_TIMEOUT
+    while await page.locator("#failed-imports tbody tr").count() > 0:
+        assert asyncio.get_running_loop().time() < deadline, "the retried import never replaced the failure"
+        await asyncio.sleep(1.0)
+        await page.goto(pipeline.admin + "/settings/integrations/aurora")
+    await page.goto(f"{pipeline.admin}/settings/integrations/aurora?log_project={aurora_ids[1]}")
+    await expect(page.locator("#integration-log tbody tr").first).to_contain_text("Import result")
+    await expect(page.locator("#integration-log")).to_contain_text("re-sync requested")

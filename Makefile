@@ -50,5 +50,11 @@ stop: ## Stop the local Kafka and PostgreSQL
 lock: ## Re-pin third-party dependencies from requirements.in
 	@$(UV) pip compile -q --python-version 3.11 requirements.in -o requirements.lock
 
+bench: infra ## Measure the pipeline on this machine (table + bench-results/*.json); BENCH_ARGS="--quick" for a smoke run
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || \
+	  echo "[bench] wrk could not be installed: the gateway ingest phase will be reported as not measured"
+	@$(PY) -m pipeline_common.bench $(BENCH_ARGS)
+
 clean-data: stop ## Delete local Kafka and PostgreSQL data (keeps the downloaded jars)
 	rm -rf .local/kafka/data .local/kafka/server.properties .local/postgres

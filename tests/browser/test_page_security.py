@@ -196,3 +196,28 @@ async def test_another_companys_pages_are_not_found(pipeline: Pipeline, db_pool:
             headers={"Accept": "application/json"},
         )
         assert r.status_code == 404
+
+
+async def test_forms_work_without_javascript(pipeline: Pipeline) -> None:
+    """Plain form posts (no fetch): outcomes arrive as redirects and a one-time message on the next page."""
+    company = await new_company(pipeline, "Plain Forms Solar")
+    async with _signed_in(pipeline, company) as (client, csrf):
+        wrong = "sk_sand_plain-form-wrong-token"
+        r = await client.post(
+            "/settings/integrations/aurora/connect",
+            data={"tenant_id": "some-tenant", "bearer_token": wrong, "csrf_token": csrf},
+        )
+        assert r.status_code == 303
+        assert r.headers["location"] == "/settings/integrations?connect=1"
+        page = await client.get(r.headers["location"])
+        assert re.search(r'<dialog id="connect-dialog"[^>]*\bopen\b', page.text), "the dialog is not reopened"
+        assert "Aurora rejected the bearer token" in page.text
+        assert wrong not in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store"
+        # The message is shown once.
+        assert "Aurora rejected" not in (await client.get("/settings/integrations")).text
+        # Not connected yet: the configuration page sends the visitor back to the card.
+        r = await client.get("/settings/integrations/aurora")
+        assert r.status_code == 303
+        assert r.headers["location"] == "/settings/integrations"

@@ -35,7 +35,7 @@ The company-facing API of the Aurora Solar integration and the CRM resources it 
 
 The steps of the user guide map onto the routes under `/v1/integrations/aurora`: connect (`POST`), review
 (`GET`), triggers, workflow, standard and custom mappings, matching strategy, integration log, re-sync,
-backfill and disconnect (`DELETE`).
+backfill and disconnect (`DELETE`). Company admins get the same steps as a settings page at `/`.
 """
 
 

@@ -65,8 +65,18 @@ async def page(browser_context: BrowserContext) -> Page:
 
 
 async def screenshot(page: Page, name: str) -> None:
+    """Saves the screen and checks on the way that every control on it has an accessible label."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    unlabelled = await page.evaluate(_UNLABELLED_CONTROLS)
+    assert not unlabelled, f"controls without an accessible label on {name}: {unlabelled}"
+
+
+_UNLABELLED_CONTROLS = """() => Array.from(document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button, summary, a[href]'))
+  .filter((el) => !((el.labels && el.labels.length) || el.getAttribute('aria-label')
+                    || el.getAttribute('aria-labelledby') || (el.textContent || '').trim()))
+  .map((el) => el.outerHTML.slice(0, 120))"""
 
 
 @dataclass

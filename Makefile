@@ -9,7 +9,7 @@ UV := $(VENV)/bin/uv
 PACKAGES := libs/common services/gateway services/trigger_filter services/fetcher services/importer services/admin services/aurora_sim
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra run test lint stop bench chaos lock asyncapi clean-data
+.PHONY: help install infra run test lint stop chaos lock asyncapi clean-data
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ run: infra ## Run the whole system with the emulator, import one signed project,
 test: infra ## Run every test against real Kafka, PostgreSQL and the emulator
 	@deploy/local/browser.sh ensure
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+chaos: infra ## Only the fault suite: kill stages, restart Kafka and PostgreSQL, Aurora faults (also part of `make test`)
+	@$(VENV)/bin/pytest tests/faults -s $(PYTEST_ARGS)
+
+asyncapi: install ## Write the AsyncAPI document of every topic to libs/common/asyncapi.json
+	@$(VENV)/bin/pipeline-asyncapi libs/common/asyncapi.json
 
 lint: install ## ruff and mypy (strict)
 	@$(VENV)/bin/ruff check .

@@ -9,7 +9,7 @@ UV := $(VENV)/bin/uv
 PACKAGES := libs/common services/gateway services/trigger_filter services/fetcher services/importer services/admin services/aurora_sim
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra run test lint stop chaos lock asyncapi clean-data
+.PHONY: help install infra run test lint stop bench chaos lock asyncapi clean-data
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'

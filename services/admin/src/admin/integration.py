@@ -329,12 +329,15 @@ async def replace_token(body: TokenReplace, company: CurrentCompany, res: Res) -
             res.cipher.encrypt(body.bearer_token),
             token_hint(body.bearer_token),
         )
+        # Imports parked while Aurora rejected the old token go back to the fetch queue in the same transaction.
+        resumed = await conn.fetchval("SELECT resume_parked_imports($1)", row["id"])
         await write_log(
             conn,
             company_id=company.id,
             integration_id=row["id"],
             kind="token_replaced",
-            message="Aurora token replaced and verified",
+            message="Aurora token replaced and verified"
+            + (f"; {resumed} parked import(s) resumed" if resumed else ""),
         )
     await _resync_subscriptions_quietly(res, company.id)
     return await _view(res, await require_live(res.pool, company.id))

@@ -92,7 +92,7 @@ async def test_revoked_token_parks_imports_and_a_resync_completes_them(
         assert kinds.count("parked") == 3
         assert not await fetched.take(1, timeout=0.5, where=lambda m: m["integration_id"] == str(integration_id))
 
-        # The company issues a new key and gives it to the CRM; then re-syncs the parked projects.
+        # The company issues a new key and gives it to the CRM: the parked imports resume by themselves.
         async with httpx.AsyncClient(base_url=pipeline.sim) as sim:
             new_key = (await sim.post(f"/_sim/tenants/{company.tenant_id}/keys", json={"kind": "standard"})).json()[
                 "api_key"
@@ -100,12 +100,8 @@ async def test_revoked_token_parks_imports_and_a_resync_completes_them(
         replaced = await admin.put("/v1/integrations/aurora/token", json={"bearer_token": new_key})
         assert replaced.status_code == 200, replaced.text
         assert replaced.json()["status"] == "active"
-        for project in projects[1:]:
-            resync = await admin.post(
-                "/v1/integrations/aurora/resync", json={"aurora_project_id": project["project_id"]}
-            )
-            assert resync.status_code == 202, resync.text
-            assert resync.json()["republished_parked"] == 1
+        log = (await admin.get("/v1/integrations/aurora/log", params={"kind": "token_replaced"})).json()
+        assert "3 parked import(s) resumed" in str(log), log
 
     parked_ids = {derive_event_id(r.event_id, "fetch") for r in requests[1:]}
     completed = await fetched.take(3, timeout=60.0, where=lambda m: m["event_id"] in parked_ids)

@@ -5,5 +5,9 @@ import uuid
 # sharing a broker with another session (or a `make run`) never see each other's messages.
 os.environ.setdefault("KAFKA_TOPIC_PREFIX", f"test-{uuid.uuid4().hex[:8]}.")
 os.environ.setdefault("KAFKA_GROUP_PREFIX", os.environ["KAFKA_TOPIC_PREFIX"] + "pipeline")
+# One set of secrets for the whole session: the in-process apps under test and the service processes the
+# `pipeline` fixture starts share one database, so they must encrypt and sign alike.
+os.environ.setdefault("TOKEN_ENCRYPTION_KEYS", "test-token-key-one")
+os.environ.setdefault("WEBHOOK_SIGNING_KEYS", "test-webhook-signing-key")
 
 pytest_plugins = ["tests.fixtures.infra", "tests.fixtures.aurora_sim", "tests.fixtures.pipeline"]

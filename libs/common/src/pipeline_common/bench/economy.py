@@ -66,7 +66,7 @@ async def run(
     calls = await calls_by_endpoint(stack, client, tenants) - before
     counted = sum(n for endpoint, n in calls.items() if "/files/" not in endpoint)
     integrations = [c.integration_id for c in companies]
-    db = stack.run.db()
+    db = stack.db()
     dropped = await db.fetchval(
         "SELECT count(*) FROM integration_log WHERE integration_id = ANY($1::uuid[]) AND kind = 'webhook' "
         "AND action = 'skipped'",

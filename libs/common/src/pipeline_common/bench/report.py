@@ -53,6 +53,8 @@ def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
 
 def _why_not(results: Results, phase: str) -> str:
     status = _get(results, phase, "status")
+    if status is None:
+        return "not run"
     error = _get(results, phase, "error")
     return f"not measured ({status}{': ' + str(error)[:60] if error else ''})"
 

@@ -3,8 +3,9 @@
 1. ingest: the gateway alone, on topics of its own.
 2. relay: bare relay processes, nothing else running.
 3. latency, throughput: the whole pipeline with Aurora's limit raised (emulator tenants and fetcher limiter).
-4. economy, fairness, backfill: the same pipeline after the fetcher and admin are restarted with Aurora's
-   real 90/min, and the emulator's request log is cleared so its counts are these phases' own.
+4. economy, fairness, backfill: a fresh pipeline (its own emulator, database, topics and groups, so nothing
+   left in flight by the throughput phase competes) with Aurora's real 90/min.
+Each stack is removed as soon as its phases are done.
 Whatever happens (a failed phase, Ctrl-C, SIGTERM), every process is stopped, the run's topics deleted and
 its database dropped; the figures measured so far are still printed and written.
 """
@@ -110,54 +111,52 @@ async def bench(args: argparse.Namespace) -> int:
     stacks: list[BenchStack] = []
     interrupted = False
     try:
-        await run.create_database()
         async with http_client() as client:
-            if "ingest" in wanted:
-                stack = BenchStack(run, "ingest", aurora_limit_per_minute=settings.aurora_limit_per_minute)
+
+            async def stack_for(
+                label: str, limit: int, names: list[str] | None, extra: tuple[str, ...] = ()
+            ) -> BenchStack:
+                stack = BenchStack(run, label, aurora_limit_per_minute=limit)
                 stacks.append(stack)
-                await stack.create_topics()
-                await stack.start(["gateway"])
-                await phases.run("ingest", lambda: ingest.run(stack, settings))
-                stack.stop()
+                await stack.open(extra)
+                if names is None or names:
+                    say(f"starting {', '.join(names) if names else 'the emulator and every service'} ({label}) …")
+                    await stack.start(names)
+                return stack
+
+            if "ingest" in wanted:
+                gateway = await stack_for("ingest", settings.aurora_limit_per_minute, ["gateway"])
+                await phases.run("ingest", lambda: ingest.run(gateway, settings))
+                await gateway.close()
             if "relay" in wanted:
-                relay_stack = BenchStack(run, "relay", aurora_limit_per_minute=settings.aurora_limit_per_minute)
-                stacks.append(relay_stack)
-                await relay_stack.create_topics(relay.HOPS)
-                await phases.run("relay", lambda: relay.run(relay_stack, settings))
-            if any(p in wanted for p in (*UNTHROTTLED, *REAL_LIMIT)):
-                first = UNTHROTTLED if any(p in wanted for p in UNTHROTTLED) else REAL_LIMIT
-                limit = settings.raised_limit_per_minute if first is UNTHROTTLED else settings.aurora_limit_per_minute
-                main = BenchStack(run, "pipeline", aurora_limit_per_minute=limit)
-                stacks.append(main)
-                await main.create_topics()
-                say("starting the emulator and every service …")
-                await main.start()
+                bare = await stack_for("relay", settings.aurora_limit_per_minute, [], relay.HOPS)
+                await phases.run("relay", lambda: relay.run(bare, settings))
+                await bare.close()
+            if any(p in wanted for p in UNTHROTTLED):
+                fast = await stack_for("unthrottled", settings.raised_limit_per_minute, None)
                 if "latency" in wanted:
-                    await phases.run("latency", lambda: latency.run(main, settings, client))
+                    await phases.run("latency", lambda: latency.run(fast, settings, client))
                 if "throughput" in wanted:
-                    await phases.run("throughput", lambda: throughput.run(main, settings, client))
-                if any(p in wanted for p in REAL_LIMIT):
-                    if first is UNTHROTTLED:
-                        say("restarting fetcher and admin with Aurora's real limit …")
-                        real = str(settings.aurora_limit_per_minute)
-                        await main.restart("fetcher", AURORA_REQUESTS_PER_MINUTE=real)
-                        await main.restart("admin", AURORA_REQUESTS_PER_MINUTE=real)
-                    await client.delete(f"{main.url('aurora_sim')}/_sim/requests")
-                    real_tenants: dict[str, list[str]] = {p: [] for p in REAL_LIMIT}
-                    real_phases = {"economy": economy.run, "fairness": fairness.run, "backfill": backfill.run}
-                    for name, phase in real_phases.items():
-                        if name in wanted:
-                            await phases.run(name, partial(phase, main, settings, client, real_tenants[name]))
-                    with contextlib.suppress(Exception):
-                        by_phase = {
-                            p: await economy.count_429s(main, client, tenants)
-                            for p, tenants in real_tenants.items()
-                            if tenants
-                        }
-                        phases.results["summary"] = {
-                            "aurora_429s_under_real_limit": sum(by_phase.values()),
-                            "aurora_429s_by_phase": by_phase,
-                        }
+                    await phases.run("throughput", lambda: throughput.run(fast, settings, client))
+                # The throughput phase leaves imports in flight: a new stack keeps them out of what follows.
+                await fast.close()
+            if any(p in wanted for p in REAL_LIMIT):
+                real = await stack_for("limited", settings.aurora_limit_per_minute, None)
+                real_tenants: dict[str, list[str]] = {p: [] for p in REAL_LIMIT}
+                real_phases = {"economy": economy.run, "fairness": fairness.run, "backfill": backfill.run}
+                for name, phase in real_phases.items():
+                    if name in wanted:
+                        await phases.run(name, partial(phase, real, settings, client, real_tenants[name]))
+                with contextlib.suppress(Exception):
+                    by_phase = {
+                        p: await economy.count_429s(real, client, tenants)
+                        for p, tenants in real_tenants.items()
+                        if tenants
+                    }
+                    phases.results["summary"] = {
+                        "aurora_429s_under_real_limit": sum(by_phase.values()),
+                        "aurora_429s_by_phase": by_phase,
+                    }
     except asyncio.CancelledError:
         interrupted = True
         task = asyncio.current_task()
@@ -168,7 +167,7 @@ async def bench(args: argparse.Namespace) -> int:
         say(f"the run failed: {type(exc).__name__}: {exc}")
         phases.results.setdefault("run", {})["error"] = f"{type(exc).__name__}: {exc}"[:500]
     finally:
-        await _clean_up(run, stacks)
+        await _clean_up(stacks)
 
     results = phases.results
     summary = results.setdefault("summary", {})
@@ -195,18 +194,9 @@ async def bench(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
-async def _clean_up(run: Run, stacks: list[BenchStack]) -> None:
+async def _clean_up(stacks: list[BenchStack]) -> None:
     for stack in stacks:
-        await asyncio.to_thread(stack.stop)
-    for stack in stacks:
-        try:
-            await asyncio.wait_for(stack.delete_topics(), 30)
-        except Exception as exc:
-            say(f"could not delete topics {stack.prefix}*: {exc!r}")
-    try:
-        await asyncio.wait_for(run.drop_database(), 30)
-    except Exception as exc:
-        say(f"could not drop database {run.database_name}: {exc!r}")
+        await stack.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,8 +22,8 @@ class BenchSettings:
     # 3. throughput: closed loop, at most `throughput_window` imports in flight
     throughput_seconds: float = 120.0
     throughput_companies: int = 20
-    throughput_projects_per_company: int = 500
-    throughput_window: int = 400
+    throughput_projects_per_company: int = 700
+    throughput_window: int = 200
     throughput_senders: int = 32
     sample_seconds: float = 5.0
     # 4. bare relay

@@ -73,7 +73,7 @@ class SignedProject:
 
 @dataclass
 class Run:
-    """What every stack of one run shares: the broker, a fresh database, keys and the log folder."""
+    """What every stack of one run shares: the broker, the database server, keys and the log folder."""
 
     run_id: str
     kafka_bootstrap: str
@@ -83,43 +83,45 @@ class Run:
     operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     signing_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     token_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    database_url: str = ""
-    pool: asyncpg.Pool[Any] | None = None
 
-    @property
-    def database_name(self) -> str:
-        return f"bench_{self.run_id.replace('-', '_')}"
 
-    async def create_database(self) -> None:
-        base, _, _ = self.admin_database_url.rpartition("/")
-        self.database_url = f"{base}/{self.database_name}"
-        conn = await asyncpg.connect(self.admin_database_url)
+class Database:
+    """A fresh, migrated database per stack, dropped at the end: no phase sees another's rows or queue."""
+
+    def __init__(self, admin_url: str, name: str) -> None:
+        self.admin_url = admin_url
+        self.name = name
+        base, _, _ = admin_url.rpartition("/")
+        self.url = f"{base}/{name}"
+        self.pool: asyncpg.Pool[Any] | None = None
+        self.created = False
+
+    async def create(self) -> None:
+        conn = await asyncpg.connect(self.admin_url)
         try:
-            await conn.execute(f'CREATE DATABASE "{self.database_name}"')
+            await conn.execute(f'CREATE DATABASE "{self.name}"')
+            self.created = True
         finally:
             await conn.close()
-        conn = await asyncpg.connect(self.database_url)
+        conn = await asyncpg.connect(self.url)
         try:
             await migrate(conn)
         finally:
             await conn.close()
-        self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=4)
+        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
 
-    async def drop_database(self) -> None:
+    async def drop(self) -> None:
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
-        if not self.database_url:
+        if not self.created:
             return
-        conn = await asyncpg.connect(self.admin_database_url)
+        conn = await asyncpg.connect(self.admin_url)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self.created = False
         finally:
             await conn.close()
-
-    def db(self) -> asyncpg.Pool[Any]:
-        assert self.pool is not None, "the run's database is not created"
-        return self.pool
 
 
 class BenchStack:
@@ -130,10 +132,11 @@ class BenchStack:
         self.label = label
         self.prefix = f"bench-{run.run_id}-{label}."
         self.group_prefix = f"{self.prefix}pipeline"
+        self.database = Database(run.admin_database_url, f"bench_{run.run_id}_{label}".replace("-", "_"))
         ports = {s.name: free_port() for s in SERVICES}
         self.env: dict[str, str] = {
             "KAFKA_BOOTSTRAP_SERVERS": run.kafka_bootstrap,
-            "DATABASE_URL": run.database_url,
+            "DATABASE_URL": self.database.url,
             "AURORA_BASE_URL": f"http://127.0.0.1:{ports['aurora_sim']}",
             "PUBLIC_WEBHOOK_BASE_URL": f"http://127.0.0.1:{ports['gateway']}",
             "OPERATOR_TOKEN": run.operator_token,
@@ -151,6 +154,23 @@ class BenchStack:
         self.devstack = DevStack(env=self.env, log_dir=run.log_dir / label, ports=ports)
         self.signer = WebhookSigner([run.signing_key])
         self.topics_created: list[str] = []
+
+    def db(self) -> asyncpg.Pool[Any]:
+        assert self.database.pool is not None, "the stack's database is not created"
+        return self.database.pool
+
+    async def open(self, extra_topics: Iterable[str] = ()) -> None:
+        await self.database.create()
+        await self.create_topics(extra_topics)
+
+    async def close(self) -> None:
+        """Everything this stack made goes, even when a step of it fails."""
+        await asyncio.to_thread(self.stop)
+        for step, what in ((self.delete_topics, f"topics {self.prefix}*"), (self.database.drop, self.database.name)):
+            try:
+                await asyncio.wait_for(step(), 30)
+            except Exception as exc:
+                say(f"could not remove {what}: {exc!r}")
 
     def topic(self, base: str) -> str:
         return self.prefix + base_name(base)
@@ -187,10 +207,6 @@ class BenchStack:
 
     async def start(self, names: Sequence[str] | None = None) -> None:
         await asyncio.to_thread(self.devstack.start, names, timeout=90)
-
-    async def restart(self, name: str, **env: str) -> None:
-        self.env.update(env)
-        await asyncio.to_thread(self.devstack.restart, name, timeout=90)
 
     def stop(self) -> None:
         self.devstack.stop_all()
@@ -229,7 +245,7 @@ class BenchStack:
             "connecting Aurora",
         )
         integration_id = str(integration["id"])
-        generation = await self.run.db().fetchval(
+        generation = await self.db().fetchval(
             "SELECT webhook_generation FROM integrations WHERE id = $1::uuid", integration_id
         )
         secret = self.signer.secret_for(integration_id, int(generation))
@@ -327,7 +343,7 @@ class BenchStack:
 
     async def backlog(self, integration_ids: Sequence[str] | None = None) -> dict[str, int]:
         """Work held in Postgres rather than Kafka: the fetch queue and the importer's outbox."""
-        db = self.run.db()
+        db = self.db()
         where = "AND integration_id = ANY($1::uuid[])" if integration_ids is not None else ""
         args: list[Any] = [list(integration_ids)] if integration_ids is not None else []
         rows = await db.fetch(

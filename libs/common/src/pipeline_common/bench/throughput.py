@@ -39,7 +39,7 @@ def watched_processes(stack: BenchStack) -> dict[str, list[psutil.Process]]:
         with contextlib.suppress(psutil.Error):
             found[name] = [psutil.Process(pid)]
     kafka_port = int(stack.run.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
-    db_port = int(stack.run.database_url.rsplit(":", 1)[1].split("/")[0]) if ":" in stack.run.database_url else 5432
+    db_port = int(stack.database.url.rsplit(":", 1)[1].split("/")[0]) if ":" in stack.database.url else 5432
     kafka = _listener_pid(kafka_port)
     if kafka:
         with contextlib.suppress(psutil.Error):

@@ -336,8 +336,7 @@ async def replace_token(body: TokenReplace, company: CurrentCompany, res: Res) -
             company_id=company.id,
             integration_id=row["id"],
             kind="token_replaced",
-            message="Aurora token replaced and verified"
-            + (f"; {resumed} parked import(s) resumed" if resumed else ""),
+            message="Aurora token replaced and verified" + (f"; {resumed} parked import(s) resumed" if resumed else ""),
         )
     await _resync_subscriptions_quietly(res, company.id)
     return await _view(res, await require_live(res.pool, company.id))

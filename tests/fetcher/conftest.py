@@ -6,7 +6,6 @@ tests in the same session runs a real fetcher whose scheduler would otherwise cl
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -19,42 +18,17 @@ from pydantic import SecretStr
 from fetcher.queue import FetchQueue
 from pipeline_common.database import create_pool
 from pipeline_common.events import ImportReason, ImportRequested, TriggerRef, utcnow
-from pipeline_common.migrations.runner import migrate
 from pipeline_common.secrets import TokenCipher
 from pipeline_common.settings import DatabaseSettings
-from tests.fixtures.infra import Infra
+from tests.fixtures.infra import Infra, fresh_database
 
 CIPHER = TokenCipher(["fetcher-test-token-key"])
 
 
 @pytest.fixture(scope="session")
 def fetcher_database_url(infra: Infra) -> Iterator[str]:
-    name = f"fetcher_test_{uuid.uuid4().hex[:10]}"
-    base, _, _ = infra.database_admin_url.rpartition("/")
-    url = f"{base}/{name}"
-
-    async def _create() -> None:
-        conn = await asyncpg.connect(infra.database_admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        conn = await asyncpg.connect(url)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
-
-    async def _drop() -> None:
-        conn = await asyncpg.connect(infra.database_admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(_create())
-    yield url
-    asyncio.run(_drop())
+    with fresh_database(infra, "fetcher_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

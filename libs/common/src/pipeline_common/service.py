@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -16,9 +17,13 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from prometheus_client import make_asgi_app
 
+from pipeline_common.broker import make_broker
+from pipeline_common.database import create_pool
+from pipeline_common.events import Contract
 from pipeline_common.health import Progress, ReadinessCheck, run_checks
 from pipeline_common.logs import configure_logging
-from pipeline_common.settings import ServiceSettings
+from pipeline_common.settings import DatabaseSettings, KafkaSettings, ServiceSettings
+from pipeline_common.stage import RetryPolicy, RetryRelay, Stage
 
 
 def _json(body: dict[str, Any], status: int) -> AsgiResponse:
@@ -77,4 +82,82 @@ def serve(app: Callable[..., Awaitable[None]] | AsgiFastStream, *, name: str, po
         access_log=False,
         loop="uvloop",
         timeout_graceful_shutdown=20,
+    )
+
+
+StageSetup = Callable[[Any, KafkaBroker], AbstractAsyncContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class StageWiring:
+    """What a consuming service declares; `stage_service` builds the rest the same way for every stage.
+
+    `setup(pool, broker)` is an async context manager that yields the handler for the stage's input
+    contract, starting and stopping whatever background work the stage owns (outbox relay, fetch workers).
+    """
+
+    name: str
+    input_topic: str
+    contract: type[Contract]
+    setup: StageSetup
+    policy: RetryPolicy | None = None
+    max_workers: int = 1
+    pool_min_size: int | None = None
+    extra_progress: Sequence[Progress] = ()
+    extra_readiness: Callable[[], dict[str, ReadinessCheck]] | None = None
+
+
+def stage_service(wiring: StageWiring) -> AsgiFastStream:
+    """A consumer process: broker, the stage runtime with its retry relay, a database pool, health and metrics."""
+    kafka = KafkaSettings()
+    database = DatabaseSettings()
+    if wiring.pool_min_size is not None:
+        warm = min(max(database.db_pool_min_size, wiring.pool_min_size), database.db_pool_max_size)
+        database = database.model_copy(update={"db_pool_min_size": warm})
+    broker = make_broker(kafka, client_id=wiring.name)
+    state: dict[str, Any] = {}
+
+    async def handle(event: Any, headers: dict[str, str]) -> None:
+        await state["handler"](event, headers)
+
+    stage: Stage[Any] = Stage(
+        name=wiring.name,
+        broker=broker,
+        input_topic=wiring.input_topic,
+        contract=wiring.contract,
+        handler=handle,
+        policy=wiring.policy,
+        max_workers=wiring.max_workers,
+    )
+    stage.register()
+    relay = RetryRelay(
+        bootstrap_servers=kafka.bootstrap_servers,
+        input_topic=wiring.input_topic,
+        group_id=stage.group_id,
+        broker=broker,
+    )
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        pool = await create_pool(database)
+        state["pool"] = pool
+        try:
+            async with wiring.setup(pool, broker) as handler:
+                state["handler"] = handler
+                relay.start()
+                try:
+                    yield
+                finally:
+                    await relay.stop()
+        finally:
+            await pool.close()
+
+    def readiness() -> dict[str, ReadinessCheck]:
+        async def db() -> None:
+            await state["pool"].fetchval("SELECT 1")
+
+        return {"database": db, **(wiring.extra_readiness() if wiring.extra_readiness else {})}
+
+    return consumer_app(
+        broker=broker, progress=[stage.progress, *wiring.extra_progress], readiness=readiness, lifespan=lifespan
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaBroker
 
 from fetcher.credentials import CredentialStore
 from fetcher.fetch import STAGE, Fetcher
@@ -26,16 +27,13 @@ from fetcher.settings import FetcherSettings
 from fetcher.snapshot import SnapshotReader
 from pipeline_common import topics
 from pipeline_common.aurora import AuroraCall, AuroraClient, AuroraSettings
-from pipeline_common.broker import make_broker
-from pipeline_common.database import create_pool
 from pipeline_common.events import ImportRequested
 from pipeline_common.health import Progress, ReadinessCheck
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import AURORA_CALLS, AURORA_LIMITER_WAIT, EVENTS_SKIPPED
 from pipeline_common.secrets import TokenCipher
-from pipeline_common.service import consumer_app
-from pipeline_common.settings import CryptoSettings, DatabaseSettings, KafkaSettings
-from pipeline_common.stage import RetryRelay, Stage
+from pipeline_common.service import StageWiring, stage_service
+from pipeline_common.settings import CryptoSettings, DatabaseSettings
 
 log = get_logger(__name__)
 
@@ -73,34 +71,13 @@ async def enqueue(pool: asyncpg.Pool[Any], queue: FetchQueue, request: ImportReq
 
 
 def create_app() -> AsgiFastStream:
-    kafka = KafkaSettings()
     database = DatabaseSettings()
     settings = FetcherSettings()
-    broker = make_broker(kafka, client_id=STAGE)
     state: dict[str, Any] = {}
     jobs_progress = Progress(stage="fetcher.jobs", stall_seconds=300.0)
 
-    async def handle(event: ImportRequested, headers: dict[str, str]) -> None:
-        await enqueue(state["pool"], state["queue"], event)
-
-    stage = Stage(
-        name=STAGE, broker=broker, input_topic=topics.IMPORT_REQUESTED, contract=ImportRequested, handler=handle
-    )
-    stage.register()
-    # Messages the stage runtime sent to the retry topic (the queue insert failed) come back through it.
-    relay = RetryRelay(
-        bootstrap_servers=kafka.bootstrap_servers,
-        input_topic=topics.IMPORT_REQUESTED,
-        group_id=stage.group_id,
-        broker=broker,
-    )
-
     @asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
-        # The Kafka handler, the scheduler and the workers use connections at the same time; a connection
-        # opened on demand costs tens of milliseconds on the latency path, so a few are kept open.
-        warm = min(max(database.db_pool_min_size, 4), database.db_pool_max_size)
-        pool = await create_pool(database.model_copy(update={"db_pool_min_size": warm}))
+    async def setup(pool: asyncpg.Pool[Any], broker: KafkaBroker) -> AsyncIterator[Any]:
         aurora = AuroraClient(AuroraSettings(), on_call=record_call)
         owner = owner_id()
         queue = FetchQueue(pool)
@@ -126,26 +103,36 @@ def create_app() -> AsgiFastStream:
             connect=listen_connection,
             progress=jobs_progress,
         )
-        state.update(pool=pool, queue=queue, scheduler=scheduler)
-        relay.start()
+        state.update(scheduler=scheduler)
         scheduler.start()
         log.info("fetcher_started", owner=owner, max_concurrent_integrations=settings.max_concurrent_integrations)
+
+        async def handle(event: ImportRequested, headers: dict[str, str]) -> None:
+            await enqueue(pool, queue, event)
+
         try:
-            yield
+            yield handle
         finally:
             await scheduler.stop()
-            await relay.stop()
             await aurora.aclose()
-            await pool.close()
 
     def readiness() -> dict[str, ReadinessCheck]:
-        async def db() -> None:
-            await state["pool"].fetchval("SELECT 1")
-
         async def scheduler() -> None:
             if not state["scheduler"].running:
                 raise RuntimeError("fetch scheduler is not running")
 
-        return {"database": db, "scheduler": scheduler}
+        return {"scheduler": scheduler}
 
-    return consumer_app(broker=broker, progress=[stage.progress, jobs_progress], readiness=readiness, lifespan=lifespan)
+    # The Kafka handler, the scheduler and the workers use connections at the same time; a connection
+    # opened on demand costs tens of milliseconds on the latency path, so a few are kept open.
+    return stage_service(
+        StageWiring(
+            name=STAGE,
+            input_topic=topics.IMPORT_REQUESTED,
+            contract=ImportRequested,
+            setup=setup,
+            pool_min_size=4,
+            extra_progress=[jobs_progress],
+            extra_readiness=readiness,
+        )
+    )

@@ -6,32 +6,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaBroker
 
 from importer.integration_settings import IntegrationSettingsCache
 from importer.settings import ImporterSettings
 from importer.writer import STAGE, ProjectWriter
 from pipeline_common import topics
-from pipeline_common.broker import make_broker
-from pipeline_common.database import create_pool
 from pipeline_common.errors import PermanentError
 from pipeline_common.events import ProjectFetched
-from pipeline_common.health import ReadinessCheck
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import EVENTS_OUT, EVENTS_SKIPPED
 from pipeline_common.outbox import OutboxRelay
-from pipeline_common.service import consumer_app
-from pipeline_common.settings import DatabaseSettings, KafkaSettings
-from pipeline_common.stage import ATTEMPT_HEADER, RetryPolicy, RetryRelay, Stage
+from pipeline_common.service import StageWiring, stage_service
+from pipeline_common.stage import ATTEMPT_HEADER, RetryPolicy
 
 log = get_logger(__name__)
 
 
 def create_app() -> AsgiFastStream:
-    kafka = KafkaSettings()
-    database = DatabaseSettings()
     settings = ImporterSettings()
-    broker = make_broker(kafka, client_id=STAGE)
     policy = RetryPolicy()
     state: dict[str, Any] = {}
 
@@ -66,42 +61,24 @@ def create_app() -> AsgiFastStream:
             conversion_problems=len(result.details.get("conversion_problems", ())),
         )
 
-    stage = Stage(
-        name=STAGE,
-        broker=broker,
-        input_topic=topics.PROJECT_FETCHED,
-        contract=ProjectFetched,
-        handler=handle,
-        policy=policy,
-        max_workers=settings.workers,
-    )
-    stage.register()
-    retry = RetryRelay(
-        bootstrap_servers=kafka.bootstrap_servers,
-        input_topic=topics.PROJECT_FETCHED,
-        group_id=stage.group_id,
-        broker=broker,
-    )
-
     @asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
-        pool = await create_pool(database)
+    async def setup(pool: asyncpg.Pool[Any], broker: KafkaBroker) -> AsyncIterator[Any]:
         relay = OutboxRelay(pool, broker)
         cache = IntegrationSettingsCache(ttl=settings.settings_ttl_seconds)
-        state.update(pool=pool, writer=ProjectWriter(pool, cache), relay=relay)
+        state.update(writer=ProjectWriter(pool, cache), relay=relay)
         relay.start()
-        retry.start()
         try:
-            yield
+            yield handle
         finally:
-            await retry.stop()
             await relay.stop()
-            await pool.close()
 
-    def readiness() -> dict[str, ReadinessCheck]:
-        async def db() -> None:
-            await state["pool"].fetchval("SELECT 1")
-
-        return {"database": db}
-
-    return consumer_app(broker=broker, progress=[stage.progress], readiness=readiness, lifespan=lifespan)
+    return stage_service(
+        StageWiring(
+            name=STAGE,
+            input_topic=topics.PROJECT_FETCHED,
+            contract=ProjectFetched,
+            setup=setup,
+            policy=policy,
+            max_workers=settings.workers,
+        )
+    )

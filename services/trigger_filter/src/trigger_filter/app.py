@@ -8,17 +8,14 @@ from typing import Any
 
 import asyncpg
 from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaBroker
 
 from pipeline_common import topics
-from pipeline_common.broker import make_broker, publish_event
-from pipeline_common.database import create_pool
+from pipeline_common.broker import publish_event
 from pipeline_common.events import ImportReason, ImportRequested, TriggerRef, WebhookReceived, derive_event_id
-from pipeline_common.health import ReadinessCheck
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import EVENTS_OUT, EVENTS_SKIPPED
-from pipeline_common.service import consumer_app
-from pipeline_common.settings import DatabaseSettings, KafkaSettings
-from pipeline_common.stage import RetryRelay, Stage
+from pipeline_common.service import StageWiring, stage_service
 from trigger_filter.rulebook import RuleBook
 from trigger_filter.rules import Decision, IntegrationRules, decide
 
@@ -162,41 +159,10 @@ class TriggerFilter:
 
 
 def create_app() -> AsgiFastStream:
-    kafka = KafkaSettings()
-    database = DatabaseSettings()
-    broker = make_broker(kafka, client_id=STAGE)
-    state: dict[str, Any] = {}
-
-    async def handle(event: WebhookReceived, headers: dict[str, str]) -> None:
-        await state["filter"].handle(event, headers)
-
-    stage = Stage(
-        name=STAGE, broker=broker, input_topic=topics.WEBHOOK_RECEIVED, contract=WebhookReceived, handler=handle
-    )
-    stage.register()
-    relay = RetryRelay(
-        bootstrap_servers=kafka.bootstrap_servers,
-        input_topic=topics.WEBHOOK_RECEIVED,
-        group_id=stage.group_id,
-        broker=broker,
-    )
-
     @asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
-        pool = await create_pool(database)
-        state["pool"] = pool
-        state["filter"] = TriggerFilter(pool, broker)
-        relay.start()
-        try:
-            yield
-        finally:
-            await relay.stop()
-            await pool.close()
+    async def setup(pool: asyncpg.Pool[Any], broker: KafkaBroker) -> AsyncIterator[Any]:
+        yield TriggerFilter(pool, broker).handle
 
-    def readiness() -> dict[str, ReadinessCheck]:
-        async def db() -> None:
-            await state["pool"].fetchval("SELECT 1")
-
-        return {"database": db}
-
-    return consumer_app(broker=broker, progress=[stage.progress], readiness=readiness, lifespan=lifespan)
+    return stage_service(
+        StageWiring(name=STAGE, input_topic=topics.WEBHOOK_RECEIVED, contract=WebhookReceived, setup=setup)
+    )

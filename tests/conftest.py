@@ -11,3 +11,8 @@ os.environ.setdefault("TOKEN_ENCRYPTION_KEYS", "test-token-key-one")
 os.environ.setdefault("WEBHOOK_SIGNING_KEYS", "test-webhook-signing-key")
 
 pytest_plugins = ["tests.fixtures.infra", "tests.fixtures.aurora_sim", "tests.fixtures.pipeline"]
+
+
+def pytest_collection_modifyitems(items: list) -> None:  # type: ignore[type-arg]
+    # Audits of everything the session produced run after every other test.
+    items.sort(key=lambda item: item.get_closest_marker("audit") is not None)

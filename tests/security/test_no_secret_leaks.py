@@ -43,7 +43,7 @@ async def test_no_token_or_webhook_secret_anywhere(
     logs = sorted(Path(pipeline.stack.log_dir).glob("*.log"))  # noqa: ASYNC240 - a few small files, once
     assert logs, "the pipeline wrote logs"
     for path in logs:
-        content = path.read_bytes()  # noqa: ASYNC240
+        content = path.read_bytes()
         places += 1
         leaked = [n for n in needles if n in content]
         assert not leaked, f"a secret appears in {path.name}"

@@ -43,15 +43,22 @@ async def run_scenario(
     *,
     fault_after: float = 2.0,
 ) -> Ledger:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     load = await make_load(pipeline, db, companies=COMPANIES, projects=PROJECTS, label=fresh_label(name))
+    loaded = loop.time()
 
     async def inject() -> None:
         await asyncio.sleep(fault_after)
         await fault()
 
     await asyncio.gather(fire(pipeline, load, rate_per_second=RATE), inject())
+    fired = loop.time()
     ledger = await settle(db, load, kafka)
-    RESULTS[name] = f"sent={len(load.webhooks)} refused_attempts={sum(load.refused.values())} {ledger.summary()}"
+    RESULTS[name] = (
+        f"sent={len(load.webhooks)} refused_attempts={sum(load.refused.values())} {ledger.summary()} "
+        f"(setup {loaded - started:.1f}s, firing+fault {fired - loaded:.1f}s, settling {loop.time() - fired:.1f}s)"
+    )
     print(f"\n[{name}] {RESULTS[name]}")
     signed = {h.params["project_id"] for h in load.accepted.values() if h.expect_import}
     assert ledger.accepted == len(load.webhooks), "every webhook is eventually accepted (Aurora retries)"

@@ -39,5 +39,7 @@ class AuroraSettings(BaseSettings):
     download_timeout: float = Field(default=120.0, gt=0)
 
     agreement_job_max_wait: float = Field(default=60.0, gt=0)
-    agreement_job_initial_delay: float = Field(default=0.5, ge=0)
+    # The signed document is on the latency path of every signed import: the first status read comes soon
+    # (a job that is already done costs no extra call), later ones back off to agreement_job_max_delay.
+    agreement_job_initial_delay: float = Field(default=0.05, ge=0)
     agreement_job_max_delay: float = Field(default=5.0, ge=0)

@@ -54,6 +54,7 @@ from pipeline_common.aurora import (
     NotFound,
     NotPermitted,
     RateLimited,
+    WebhookUpdate,
     environment_for_token,
 )
 from pipeline_common.broker import publish_event
@@ -811,3 +812,76 @@ async def resync(body: ResyncRequest, company: CurrentCompany, res: Res) -> Resy
         details={"parked_event_ids": [p["event_id"] for p in parked]},
     )
     return ResyncAccepted(event_id=event.event_id, aurora_project_id=project_id, republished_parked=len(parked))
+
+
+# ---------------------------------------------------------------- webhook secret rotation
+
+
+@router.post(
+    "/webhook-secret/rotate",
+    response_model=IntegrationOut,
+    summary="Rotate the webhook secret without missing webhooks",
+    description="Starts a new secret generation and updates the header of every Aurora subscription to it. "
+    "The previous generation stays accepted by the gateway (deliveries already queued or retried by Aurora "
+    "still carry it) until `POST …/webhook-secret/retire-previous`. Secrets are derived, never stored or "
+    "returned.",
+    responses=error_responses(401, 404, 502),
+)
+async def rotate_webhook_secret(company: CurrentCompany, res: Res) -> IntegrationOut:
+    row = await require_live(res.pool, company.id)
+    generation = row["webhook_generation"] + 1
+    async with res.pool.acquire() as conn, conn.transaction():
+        # Accept both generations before Aurora starts sending the new one.
+        await conn.execute(
+            "UPDATE integrations SET webhook_previous_generation = webhook_generation, webhook_generation = $2, "
+            "updated_at = now() WHERE id = $1",
+            row["id"],
+            generation,
+        )
+    creds = credentials(res, row)
+    header = subscriptions.header_value(res, row["id"], generation)
+    updated = 0
+    failed: dict[str, str] = {}
+    first_error: AuroraError | None = None
+    for sub in await _subscriptions(res.pool, row["id"]):
+        try:
+            await res.aurora.update_webhook(creds, sub.aurora_webhook_id, WebhookUpdate(header_auth_value=header))
+            updated += 1
+        except AuroraError as exc:
+            failed[sub.aurora_webhook_id] = str(exc)
+            first_error = first_error or exc
+    await write_log(
+        res.pool,
+        company_id=company.id,
+        integration_id=row["id"],
+        kind="settings",
+        message=f"webhook secret rotated to generation {generation}; {updated} Aurora subscription(s) updated"
+        + (f", {len(failed)} failed (the previous secret stays accepted)" if failed else ""),
+        details={"generation": generation, "failed": failed},
+    )
+    if first_error is not None:
+        raise await _aurora_error(res, row, first_error)
+    return await _view(res, await require_live(res.pool, company.id))
+
+
+@router.post(
+    "/webhook-secret/retire-previous",
+    response_model=IntegrationOut,
+    summary="Stop accepting the previous webhook secret",
+    description="After a rotation, once Aurora's retries of older deliveries are over (Aurora retries for about "
+    "24 hours), webhooks signed with the previous generation are refused with 401.",
+    responses=error_responses(401, 404),
+)
+async def retire_previous_webhook_secret(company: CurrentCompany, res: Res) -> IntegrationOut:
+    row = await require_live(res.pool, company.id)
+    await res.pool.execute(
+        "UPDATE integrations SET webhook_previous_generation = NULL, updated_at = now() WHERE id = $1", row["id"]
+    )
+    await write_log(
+        res.pool,
+        company_id=company.id,
+        integration_id=row["id"],
+        kind="settings",
+        message=f"previous webhook secret retired; only generation {row['webhook_generation']} is accepted",
+    )
+    return await _view(res, await require_live(res.pool, company.id))

@@ -31,7 +31,12 @@ async def make_harness() -> AsyncIterator[Callable[..., Harness]]:
     made: list[Harness] = []
 
     def factory(**settings: Any) -> Harness:
-        defaults: dict[str, Any] = {"base_url": BASE, "max_retries": 3, "retry_base_delay": 0.5}
+        defaults: dict[str, Any] = {
+            "base_url": BASE,
+            "max_retries": 3,
+            "retry_base_delay": 0.5,
+            "download_allowed_hosts": "*.aurorasolar.com,files.test",
+        }
         harness = Harness(client=None)  # type: ignore[arg-type]
 
         async def record_sleep(delay: float) -> None:

@@ -10,6 +10,7 @@ import respx
 
 from pipeline_common.aurora import (
     AgreementDownloadFailed,
+    DownloadRefused,
     NotPermitted,
     ResponseTooLarge,
     TransientAuroraError,
@@ -132,3 +133,31 @@ async def test_unsigned_agreement_is_permanent(harness: Harness, respx_mock: res
         await harness.client.signed_agreement_file_url(CREDS, "a1")
     assert caught.value.__class__.__name__ == "PermanentAuroraError"
     assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://files.test/files/abc.pdf",  # not https
+        "https://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "https://internal.example/admin",  # not an allowed host
+        "file:///etc/passwd",
+        "https://files.test.evil.example/x",  # pattern must match the whole host
+    ],
+)
+async def test_download_refuses_urls_outside_the_allowed_https_hosts(
+    harness: Harness, respx_mock: respx.MockRouter, url: str
+) -> None:
+    with pytest.raises(DownloadRefused):
+        await harness.client.download(url)
+    assert not respx_mock.calls
+
+
+async def test_download_checks_every_redirect(harness: Harness, respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(FILE_URL).mock(return_value=httpx.Response(302, headers={"Location": "http://10.0.0.1/secret"}))
+    with pytest.raises(DownloadRefused):
+        await harness.client.download(FILE_URL)
+    allowed = "https://cdn.aurorasolar.com/f.pdf"
+    respx_mock.get("https://files.test/moved").mock(return_value=httpx.Response(301, headers={"Location": allowed}))
+    respx_mock.get(allowed).mock(return_value=httpx.Response(200, content=b"ok"))
+    assert (await harness.client.download("https://files.test/moved")).content == b"ok"

@@ -17,6 +17,7 @@ from pipeline_common.aurora.environment import (
 from pipeline_common.aurora.errors import (
     AgreementDownloadFailed,
     AuroraError,
+    DownloadRefused,
     InvalidCredentials,
     NotFound,
     NotPermitted,
@@ -81,6 +82,7 @@ __all__ = [
     "Design",
     "DesignMilestone",
     "DesignSummary",
+    "DownloadRefused",
     "DownloadedFile",
     "EnergyProduction",
     "Financier",

@@ -7,6 +7,7 @@ Every path and envelope here follows the contract table in services/aurora_sim/R
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import random
 import time
@@ -23,6 +24,7 @@ from pipeline_common.aurora.environment import base_url_for
 from pipeline_common.aurora.errors import (
     AgreementDownloadFailed,
     AuroraError,
+    DownloadRefused,
     NotFound,
     RateLimited,
     ResponseTooLarge,
@@ -488,36 +490,60 @@ class AuroraClient:
             self._record(endpoint, 200, attempt, started, 0.0, None)
             return result
 
+    def check_file_url(self, url: str) -> None:
+        """SSRF guard: a file URL came from Aurora's response, but is fetched only over https from Aurora's and
+        its storage's hosts (or, locally, from the emulator that the base_url override names)."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        override = urlsplit(self.settings.base_url) if self.settings.base_url else None
+        if override is not None and host == (override.hostname or "").lower() and parts.scheme == override.scheme:
+            return
+        patterns = [p.strip().lower() for p in self.settings.download_allowed_hosts.split(",") if p.strip()]
+        if parts.scheme != "https" or not host or not any(fnmatch.fnmatchcase(host, p) for p in patterns):
+            raise DownloadRefused(
+                f"refused to download {_redacted_url(url)}: not an allowed https file host", endpoint="download"
+            )
+
     async def _download_once(self, url: str, limit: int, deadline: float) -> DownloadedFile:
         endpoint = "download"
-        async with self._http.stream(
-            "GET",
-            url,
-            timeout=httpx.Timeout(deadline, connect=self.settings.connect_timeout),
-            follow_redirects=True,
-        ) as response:
-            if response.status_code >= 400:
-                body = await response.aread()
-                raise error_for_status(response.status_code, body, endpoint=endpoint, headers=response.headers)
-            declared = response.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
+        for _ in range(4):  # the URL and at most three redirects, each one checked like the first
+            self.check_file_url(url)
+            async with self._http.stream(
+                "GET",
+                url,
+                timeout=httpx.Timeout(deadline, connect=self.settings.connect_timeout),
+                follow_redirects=False,
+            ) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = str(response.url.join(response.headers["location"]))
+                    continue
+                return await self._read_file(response, url, limit)
+        raise DownloadRefused(f"too many redirects downloading {_redacted_url(url)}", endpoint=endpoint)
+
+    async def _read_file(self, response: httpx.Response, url: str, limit: int) -> DownloadedFile:
+        endpoint = "download"
+        if response.status_code >= 400:
+            body = await response.aread()
+            raise error_for_status(response.status_code, body, endpoint=endpoint, headers=response.headers)
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ResponseTooLarge(
+                f"{_redacted_url(url)} declares {declared} bytes, limit is {limit}",
+                status=response.status_code,
+                endpoint=endpoint,
+            )
+        chunks: list[bytes] = []
+        received = 0
+        async for chunk in response.aiter_bytes():
+            received += len(chunk)
+            if received > limit:
                 raise ResponseTooLarge(
-                    f"{_redacted_url(url)} declares {declared} bytes, limit is {limit}",
+                    f"{_redacted_url(url)} exceeds the limit of {limit} bytes",
                     status=response.status_code,
                     endpoint=endpoint,
                 )
-            chunks: list[bytes] = []
-            received = 0
-            async for chunk in response.aiter_bytes():
-                received += len(chunk)
-                if received > limit:
-                    raise ResponseTooLarge(
-                        f"{_redacted_url(url)} exceeds the limit of {limit} bytes",
-                        status=response.status_code,
-                        endpoint=endpoint,
-                    )
-                chunks.append(chunk)
-            return DownloadedFile(content=b"".join(chunks), content_type=response.headers.get("content-type"))
+            chunks.append(chunk)
+        return DownloadedFile(content=b"".join(chunks), content_type=response.headers.get("content-type"))
 
     # --- plumbing -----------------------------------------------------------------------------------
 

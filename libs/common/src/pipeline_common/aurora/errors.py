@@ -91,6 +91,10 @@ class ResponseTooLarge(PermanentAuroraError):
     """A file download exceeded the caller's size limit."""
 
 
+class DownloadRefused(PermanentAuroraError):
+    """A file URL outside the allowed schemes and hosts (SSRF guard): never fetched."""
+
+
 class AgreementDownloadFailed(PermanentAuroraError):
     """Aurora reported the signed-agreement download job as failed."""
 

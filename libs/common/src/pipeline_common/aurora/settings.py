@@ -14,6 +14,11 @@ class AuroraSettings(BaseSettings):
         default=None,
         description="Overrides the host derived from the token; how local runs and tests reach the emulator.",
     )
+    download_allowed_hosts: str = Field(
+        default="*.aurorasolar.com,*.amazonaws.com,*.cloudfront.net",
+        description="Comma-separated host patterns file URLs may point at (Aurora's and its storage's). Only "
+        "https is fetched, except from the base_url override's own host (the emulator).",
+    )
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
     write_timeout: float = Field(default=30.0, gt=0)

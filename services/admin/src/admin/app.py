@@ -15,7 +15,7 @@ from admin.backfill import BackfillRunner
 from admin.errors import install_error_handlers
 from admin.resources import Resources
 from admin.settings import AdminSettings
-from pipeline_common.aurora import AuroraClient
+from pipeline_common.aurora import AuroraClient, RateLimiter
 from pipeline_common.broker import make_broker
 from pipeline_common.database import create_pool
 from pipeline_common.health import run_checks
@@ -45,7 +45,14 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings.database)
-        aurora = AuroraClient(settings.aurora)
+        # The admin's interactive calls get the headroom the fetcher leaves them (FETCHER_ADMIN_HEADROOM_PER_MINUTE).
+        aurora = AuroraClient(
+            settings.aurora,
+            limiter=RateLimiter(
+                min(settings.aurora_requests_per_minute, settings.aurora.requests_per_minute),
+                window_seconds=settings.aurora.rate_limit_window_seconds,
+            ),
+        )
         broker = make_broker(settings.kafka, client_id="admin")
         try:
             await broker.connect()
@@ -57,11 +64,7 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
                 cipher=TokenCipher.from_settings(settings.crypto),
                 signer=WebhookSigner.from_settings(settings.crypto),
             )
-            res.backfills = BackfillRunner(
-                res,
-                requests_per_minute=settings.backfill_requests_per_minute,
-                max_outstanding=settings.backfill_max_outstanding,
-            )
+            res.backfills = BackfillRunner(res)
             await res.backfills.recover()
             app.state.resources = res
             yield

@@ -6,11 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from admin.backfill import BACKFILL_COLS, estimated_seconds_left
+from admin.backfill import BACKFILL_COLS, BackfillRunningError, estimated_seconds_left
 from admin.errors import ApiError, error_responses, not_found
 from admin.resources import Resources, resources
 from admin.security import CurrentCompany
@@ -79,7 +78,7 @@ def _out(row: Any) -> BackfillOut:
     status_code=202,
     response_model=BackfillOut,
     summary="Import the existing Aurora projects the triggers would have imported",
-    description="Walks the tenant's projects, newest first, paced to leave Aurora budget for live events. A "
+    description="Walks the tenant's projects, newest first, in the fetcher, after the company's live events. A "
     "project-status trigger matches the project's current status; an agreement trigger matches projects "
     "with a design marked *sold* (Aurora cannot list agreements). Re-running imports nothing twice.",
     responses=error_responses(401, 404, 409, 422),
@@ -92,10 +91,8 @@ async def start_backfill(body: BackfillRequest, company: CurrentCompany, res: Re
     backfill_id = uuid.uuid4()
     params = body.model_dump(mode="json", exclude_none=True)
     try:
-        await res.pool.execute(
-            "INSERT INTO backfills (id, integration_id, params) VALUES ($1, $2, $3)", backfill_id, row["id"], params
-        )
-    except asyncpg.UniqueViolationError:
+        await res.backfills.create(backfill_id, row["id"], company.id, params)
+    except BackfillRunningError:
         raise ApiError(409, "backfill_running", "a backfill is already walking Aurora for this company") from None
     await write_log(
         res.pool,
@@ -105,7 +102,6 @@ async def start_backfill(body: BackfillRequest, company: CurrentCompany, res: Re
         message=f"backfill {backfill_id} started",
         details={"backfill_id": str(backfill_id), **params},
     )
-    res.backfills.start(backfill_id, row["id"])
     created = await res.pool.fetchrow(f"SELECT {BACKFILL_COLS} FROM backfills WHERE id = $1", backfill_id)  # noqa: S608
     return _out(created)
 

@@ -20,12 +20,9 @@ class AdminSettings(BaseSettings):
         validation_alias="PUBLIC_WEBHOOK_BASE_URL",
         description="The gateway's public address, written into the url_template registered in Aurora.",
     )
-    backfill_page_size: int = Field(default=100, ge=1, le=250, validation_alias="ADMIN_BACKFILL_PAGE_SIZE")
-    # A third of Aurora's 90/min per key: the fetcher keeps the rest for the company's live events.
-    backfill_requests_per_minute: int = Field(
-        default=30, ge=1, le=90, validation_alias="ADMIN_BACKFILL_REQUESTS_PER_MINUTE"
-    )
-    backfill_max_outstanding: int = Field(default=20, ge=1, validation_alias="ADMIN_BACKFILL_MAX_OUTSTANDING")
+    # Backfill walks run in the fetcher with the key's budget; the admin's own calls (connect verification,
+    # webhook registration, re-sync checks) stay within the headroom the fetcher leaves (5 of Aurora's 90).
+    aurora_requests_per_minute: int = Field(default=5, ge=1, validation_alias="ADMIN_AURORA_REQUESTS_PER_MINUTE")
     # Absolute lifetime of a settings-page sign-in: a forgotten browser tab does not stay signed in for days.
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30, validation_alias="ADMIN_SESSION_HOURS")
 

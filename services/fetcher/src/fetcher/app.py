@@ -18,15 +18,16 @@ import asyncpg
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 
+from fetcher.backfill_scan import BackfillScanner
 from fetcher.credentials import CredentialStore
 from fetcher.fetch import STAGE, Fetcher
 from fetcher.metrics import FETCH_ENQUEUED
-from fetcher.queue import Enqueued, FetchQueue, Leases
+from fetcher.queue import BACKFILL_SCAN, Enqueued, FetchJob, FetchQueue, Leases
 from fetcher.scheduler import Scheduler
 from fetcher.settings import FetcherSettings
 from fetcher.snapshot import SnapshotReader
 from pipeline_common import topics
-from pipeline_common.aurora import AuroraCall, AuroraClient, AuroraSettings
+from pipeline_common.aurora import AuroraCall, AuroraClient, AuroraSettings, RateLimiter
 from pipeline_common.events import ImportRequested
 from pipeline_common.health import Progress, ReadinessCheck
 from pipeline_common.logs import get_logger
@@ -70,6 +71,12 @@ async def enqueue(pool: asyncpg.Pool[Any], queue: FetchQueue, request: ImportReq
     return result
 
 
+def fetcher_budget(aurora: AuroraSettings, settings: FetcherSettings) -> int:
+    """The key's budget minus the admin's headroom: the fetcher does every bulk use of a key (imports and
+    backfill walks); the admin's interactive calls fit in what is left."""
+    return max(1, aurora.requests_per_minute - settings.admin_headroom_per_minute)
+
+
 def create_app() -> AsgiFastStream:
     database = DatabaseSettings()
     settings = FetcherSettings()
@@ -78,18 +85,35 @@ def create_app() -> AsgiFastStream:
 
     @asynccontextmanager
     async def setup(pool: asyncpg.Pool[Any], broker: KafkaBroker) -> AsyncIterator[Any]:
-        aurora = AuroraClient(AuroraSettings(), on_call=record_call)
+        aurora_settings = AuroraSettings()
+        budget = fetcher_budget(aurora_settings, settings)
+        aurora = AuroraClient(
+            aurora_settings,
+            limiter=RateLimiter(budget, window_seconds=aurora_settings.rate_limit_window_seconds),
+            on_call=record_call,
+        )
         owner = owner_id()
         queue = FetchQueue(pool)
+        credentials = CredentialStore(pool, TokenCipher.from_settings(CryptoSettings()))
         fetcher = Fetcher(
             pool=pool,
             broker=broker,
             queue=queue,
-            credentials=CredentialStore(pool, TokenCipher.from_settings(CryptoSettings())),
+            credentials=credentials,
             reader=SnapshotReader(aurora, pool, settings.max_document_bytes),
             settings=settings,
             owner=owner,
         )
+        scanner = BackfillScanner(
+            pool=pool, queue=queue, credentials=credentials, aurora=aurora, settings=settings, owner=owner
+        )
+
+        async def run_job(job: FetchJob) -> None:
+            if job.kind == BACKFILL_SCAN:
+                await scanner.run(job)
+            else:
+                await fetcher.run(job)
+
         dsn = database.database_url.get_secret_value()
 
         async def listen_connection() -> asyncpg.Connection[Any]:
@@ -98,14 +122,19 @@ def create_app() -> AsgiFastStream:
         scheduler = Scheduler(
             queue=queue,
             leases=Leases(pool, owner, settings.lease_ttl_seconds),
-            run_job=fetcher.run,
+            run_job=run_job,
             settings=settings,
             connect=listen_connection,
             progress=jobs_progress,
         )
         state.update(scheduler=scheduler)
         scheduler.start()
-        log.info("fetcher_started", owner=owner, max_concurrent_integrations=settings.max_concurrent_integrations)
+        log.info(
+            "fetcher_started",
+            owner=owner,
+            max_concurrent_integrations=settings.max_concurrent_integrations,
+            aurora_requests_per_minute=budget,
+        )
 
         async def handle(event: ImportRequested, headers: dict[str, str]) -> None:
             await enqueue(pool, queue, event)

@@ -9,7 +9,7 @@ retries and parks of the same project never race into the one-waiting-job index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 LIVE_PRIORITY = 0
 BACKFILL_PRIORITY = 1
+
+IMPORT = "import"
+BACKFILL_SCAN = "backfill_scan"
 
 
 def priority_of(request: ImportRequested) -> int:
@@ -40,16 +43,26 @@ class Enqueued(StrEnum):
 
 @dataclass(frozen=True)
 class FetchJob:
+    """An import (payload: the ImportRequested) or one step of a backfill walk (payload: {"backfill_id"})."""
+
     id: int
     integration_id: str
     company_id: str
     aurora_project_id: str
     event_id: str
-    request: ImportRequested
+    payload: dict[str, Any]
     priority: int
     attempts: int
     created_at: datetime
     coalesced_event_ids: tuple[str, ...]
+    kind: str = IMPORT
+    _request: ImportRequested | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def request(self) -> ImportRequested:
+        if self._request is None:
+            raise TypeError(f"job {self.id} is a {self.kind}, not an import")
+        return self._request
 
     @property
     def event_ids(self) -> tuple[str, ...]:
@@ -57,17 +70,21 @@ class FetchJob:
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> FetchJob:
+        kind = row["kind"]
+        payload = dict(row["payload"])
         return cls(
             id=row["id"],
             integration_id=row["integration_id"],
             company_id=row["company_id"],
             aurora_project_id=row["aurora_project_id"],
             event_id=row["event_id"],
-            request=ImportRequested.model_validate(row["payload"]),
+            payload=payload,
             priority=row["priority"],
             attempts=row["attempts"],
             created_at=row["created_at"],
             coalesced_event_ids=tuple(row["coalesced_event_ids"]),
+            kind=kind,
+            _request=ImportRequested.model_validate(payload) if kind == IMPORT else None,
         )
 
 
@@ -159,14 +176,17 @@ class FetchQueue:
         return [Claimable(r["integration_id"], r["priority"]) for r in rows]
 
     async def claim(self, integration_id: str, owner: str) -> FetchJob | None:
-        """The integration's next due job, live before backfill, oldest first. Hold its lease first."""
+        """The integration's next due job, live before backfill, oldest first. Hold its lease first.
+
+        Within backfill work, the imports a walk found go before the walk's next step, so the walk runs only
+        as far ahead as the key's budget lets the imports follow."""
         row = await self.pool.fetchrow(
             "UPDATE fetch_queue SET status = 'in_progress', attempts = attempts + 1, claimed_by = $2, "
             "claimed_at = now(), updated_at = now() "
             "WHERE id = (SELECT id FROM fetch_queue WHERE integration_id = $1::uuid AND status = 'pending' "
-            "AND not_before <= now() ORDER BY priority, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            "AND not_before <= now() ORDER BY priority, kind = 'backfill_scan', id LIMIT 1 FOR UPDATE SKIP LOCKED) "
             "RETURNING id, integration_id::text, company_id::text, aurora_project_id, event_id, payload, priority, "
-            "attempts, created_at, coalesced_event_ids",
+            "attempts, created_at, coalesced_event_ids, kind",
             integration_id,
             owner,
         )
@@ -191,6 +211,17 @@ class FetchQueue:
             owner,
             error[:2000],
         )
+
+    async def step_done(self, job: FetchJob, owner: str) -> bool:
+        """A backfill walk's step succeeded: its job waits again (fresh attempts) for the company's next turn."""
+        status = await self.pool.fetchval(
+            "UPDATE fetch_queue SET status = 'pending', attempts = 0, not_before = now(), updated_at = now(), "
+            "last_error = NULL, claimed_by = NULL WHERE id = $1 AND status = 'in_progress' AND claimed_by = $2 "
+            "RETURNING status",
+            job.id,
+            owner,
+        )
+        return status is not None
 
     async def retry_later(self, job: FetchJob, owner: str, delay_seconds: float, error: str) -> None:
         await self._back_to_waiting(job, owner, "pending", delay_seconds, error)

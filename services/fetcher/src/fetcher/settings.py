@@ -11,8 +11,16 @@ class FetcherSettings(BaseSettings):
     max_document_bytes: int = 25 * 1024 * 1024
 
     max_concurrent_integrations: int = Field(
-        default=16, ge=1, description="Companies fetched at the same time by one process (one job each)."
+        default=64, ge=1, description="Companies fetched at the same time by one process (one job each)."
     )
+    admin_headroom_per_minute: int = Field(
+        default=5,
+        ge=0,
+        description="Of the key's AURORA_REQUESTS_PER_MINUTE (Aurora's 90), what the fetcher leaves to the admin's "
+        "interactive calls (connect verification, webhook registration, re-sync checks): the fetcher's limiter "
+        "allows the rest (85/min), the admin's own limiter this much (ADMIN_AURORA_REQUESTS_PER_MINUTE).",
+    )
+    backfill_page_size: int = Field(default=100, ge=1, le=250, description="Projects per page of a backfill walk.")
     lease_ttl_seconds: float = Field(
         default=15.0, gt=0, description="How long a dead copy's companies wait before another copy takes them."
     )

@@ -1,0 +1,293 @@
+"""The backfill walk, as queue work of the company's lease holder (README.md, "Backfill scans").
+
+The admin's `POST /v1/integrations/aurora/backfill` records the backfill and queues one `backfill_scan` job.
+Each claim of that job is one **step** of the walk: at most one Aurora call (the next page of projects, or one
+project's designs), then the job waits again. The company's live jobs go before it (priority), and so do the
+imports it found (the claim order puts scan steps last within backfill work): the walk never runs ahead of
+what the key's budget lets the imports follow, and a live event waits at most one call of the walk. Every
+call goes through the fetcher's client, so one limiter sees every bulk use of the key.
+
+What a backfill imports (Aurora cannot list agreements):
+- a project whose current status matches a `project_status_changed` trigger;
+- with an `agreement_status_changed` trigger, a project with a design carrying the `sold` milestone (or
+  `installed`, which only follows a sale); the import uses that design.
+Projects already linked to a CRM project are counted as skipped, without a designs call. Import event ids
+are derived from (integration, project) as before, so a re-run queues nothing twice.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from fetcher.credentials import CredentialStore, IntegrationAccess
+from fetcher.queue import Enqueued, FetchJob, FetchQueue
+from fetcher.settings import FetcherSettings
+from pipeline_common.aurora import AuroraClient, AuroraError, InvalidCredentials, NotFound, RateLimited
+from pipeline_common.events import ImportReason, ImportRequested, TriggerRef, derive_event_id
+from pipeline_common.logs import get_logger
+
+log = get_logger(__name__)
+
+SOLD_MILESTONES = frozenset({"sold", "installed"})
+
+
+def _norm(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+def import_event_id(integration_id: str, aurora_project_id: str) -> str:
+    """The same id for the same project in every backfill of the integration: a re-run imports nothing twice."""
+    return derive_event_id(f"backfill:{integration_id}:{aurora_project_id}", "admin")
+
+
+@dataclass
+class Step:
+    """Counter increments of one step, written with the cursor in one statement."""
+
+    scanned: int = 0
+    found: int = 0
+    queued: int = 0
+    skipped: int = 0
+    calls: int = 0
+
+
+class ScanFailedError(Exception):
+    """The walk cannot go on (integration gone, token rejected, a permanent Aurora error)."""
+
+
+class BackfillScanner:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool[Any],
+        queue: FetchQueue,
+        credentials: CredentialStore,
+        aurora: AuroraClient,
+        settings: FetcherSettings,
+        owner: str,
+    ) -> None:
+        self.pool = pool
+        self.queue = queue
+        self.credentials = credentials
+        self.aurora = aurora
+        self.settings = settings
+        self.owner = owner
+
+    async def run(self, job: FetchJob) -> None:
+        try:
+            await self._run(job)
+        except Exception as exc:
+            log.exception("backfill_scan_outcome_failed", job_id=job.id)
+            await self.queue.retry_later(job, self.owner, self._backoff(job.attempts), repr(exc))
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.settings.retry_max_delay, self.settings.retry_base_delay * 2.0 ** max(0, attempt - 1))
+        return float(ceiling * random.uniform(0.5, 1.0))
+
+    async def _run(self, job: FetchJob) -> None:
+        backfill_id = str(job.payload["backfill_id"])
+        bf = await self.pool.fetchrow(
+            "SELECT id, status, params, scan_state, scan_finished_at FROM backfills WHERE id = $1::uuid", backfill_id
+        )
+        if bf is None or bf["status"] != "running" or bf["scan_finished_at"] is not None:
+            await self.queue.complete(job, self.owner, note="backfill no longer running")
+            return
+        try:
+            access = await self.credentials.get(job.integration_id)
+            if access is None or access.status == "disconnected":
+                raise ScanFailedError("the integration was disconnected")
+            if access.status == "needs_attention":
+                raise ScanFailedError("the integration needs attention (Aurora rejected the token)")
+            finished = await self._step(job, backfill_id, bf, access)
+        except ScanFailedError as exc:
+            await self._fail(job, backfill_id, str(exc))
+            return
+        except InvalidCredentials as exc:
+            reason = f"Aurora rejected the stored token: {exc.message}"
+            await self._needs_attention(job, reason)
+            await self._fail(job, backfill_id, str(exc))
+            return
+        except NotFound as exc:
+            await self._fail(job, backfill_id, str(exc))
+            return
+        except (RateLimited, AuroraError) as exc:
+            retryable = isinstance(exc, RateLimited) or exc.retryable
+            if not retryable or job.attempts >= self.settings.max_attempts:
+                await self._fail(job, backfill_id, str(exc))
+                return
+            at_least = (exc.retry_after or 0.0) if isinstance(exc, RateLimited) else 0.0
+            delay = max(at_least, self._backoff(job.attempts))
+            log.warning("backfill_scan_retry", backfill_id=backfill_id, error=str(exc)[:300], delay_s=round(delay, 2))
+            await self.queue.retry_later(job, self.owner, delay, str(exc))
+            return
+        if finished:
+            await self.pool.execute(
+                "UPDATE backfills SET scan_finished_at = now(), updated_at = now() WHERE id = $1::uuid", backfill_id
+            )
+            await self.queue.complete(job, self.owner, note="walk finished")
+            log.info("backfill_scan_finished", backfill_id=backfill_id)
+        else:
+            await self.queue.step_done(job, self.owner)
+
+    async def _step(self, job: FetchJob, backfill_id: str, bf: Any, access: IntegrationAccess) -> bool:
+        """One step: at most one Aurora call, at most one import queued. True once the walk is over."""
+        params: dict[str, Any] = dict(bf["params"] or {})
+        state: dict[str, Any] = dict(bf["scan_state"] or {})
+        state.setdefault("page", 0)
+        state.setdefault("pending", [])
+        state.setdefault("found", 0)
+        created_after = datetime.fromisoformat(params["created_after"]) if params.get("created_after") else None
+        limit: int | None = params.get("limit")
+        rules = await self.pool.fetch(
+            "SELECT kind, statuses FROM triggers WHERE integration_id = $1::uuid", job.integration_id
+        )
+        project_statuses = {_norm(s) for r in rules if r["kind"] == "project_status_changed" for s in r["statuses"]}
+        wants_sold = any(r["kind"] == "agreement_status_changed" for r in rules)
+        creds = access.credentials
+        step = Step()
+        finished = False
+        while True:
+            if limit is not None and state["found"] >= limit:
+                finished = True
+                break
+            if not state["pending"]:
+                if state.get("last_page") or step.calls:
+                    finished = bool(state.get("last_page"))
+                    break
+                per_page = self.settings.backfill_page_size
+                page = state["page"] + 1
+                batch = await self.aurora.list_projects(creds, page=page, per_page=per_page)
+                step.calls += 1
+                state["page"] = page
+                state["last_page"] = len(batch) < per_page
+                pending = []
+                for project in batch:
+                    if created_after and project.created_at and project.created_at < created_after:
+                        state["last_page"] = True  # newest first: everything after this is older still
+                        break
+                    pending.append({"id": project.id, "status": project.status})
+                state["pending"] = pending
+                continue
+            project = state["pending"][0]
+            linked = await self.pool.fetchval(
+                "SELECT 1 FROM projects WHERE company_id = $1::uuid AND aurora_project_id = $2",
+                job.company_id,
+                project["id"],
+            )
+            trigger: TriggerRef | None = None
+            design_id: str | None = None
+            if linked:
+                pass
+            elif project.get("status") and _norm(project["status"]) in project_statuses:
+                trigger = TriggerRef(kind="backfill", status=f"project status {project['status']}")
+            elif wants_sold:
+                if step.calls:
+                    break  # one Aurora call per step: the company's other work goes first
+                try:
+                    designs = await self.aurora.list_designs(creds, project["id"])
+                except NotFound:
+                    designs = []  # deleted since the page was listed
+                step.calls += 1
+                sold = [d for d in designs if (d.milestone_name or "").casefold() in SOLD_MILESTONES]
+                if sold:
+                    chosen = next((d for d in sold if (d.milestone_name or "").casefold() == "sold"), sold[0])
+                    trigger = TriggerRef(kind="backfill", status=f"design milestone {chosen.milestone_name}")
+                    design_id = chosen.id
+            state["pending"].pop(0)
+            step.scanned += 1
+            if linked:
+                state["found"] += 1
+                step.found += 1
+                step.skipped += 1
+                continue
+            if trigger is None:
+                continue
+            state["found"] += 1
+            step.found += 1
+            if await self._queue_import(job, backfill_id, project["id"], trigger, design_id):
+                step.queued += 1
+            else:
+                step.skipped += 1
+            break  # the import goes before the walk's next step
+        await self.pool.execute(
+            "UPDATE backfills SET scan_state = $2, scanned = scanned + $3, found = found + $4, queued = queued + $5, "
+            "skipped = skipped + $6, updated_at = now() WHERE id = $1::uuid",
+            backfill_id,
+            state,
+            step.scanned,
+            step.found,
+            step.queued,
+            step.skipped,
+        )
+        return finished
+
+    async def _queue_import(
+        self, job: FetchJob, backfill_id: str, project_id: str, trigger: TriggerRef, design_id: str | None
+    ) -> bool:
+        """Into the fetch queue at backfill priority (no Kafka round trip). False when it was imported or
+        queued already by an earlier backfill."""
+        tenant = await self.pool.fetchval(
+            "SELECT aurora_tenant_id FROM integrations WHERE id = $1::uuid", job.integration_id
+        )
+        event_id = import_event_id(job.integration_id, project_id)
+        request = ImportRequested(
+            event_id=event_id,
+            causation_id=backfill_id,
+            company_id=job.company_id,
+            integration_id=job.integration_id,
+            aurora_tenant_id=tenant,
+            aurora_project_id=project_id,
+            design_id=design_id,
+            reason=ImportReason.BACKFILL,
+            trigger=trigger,
+            backfill_id=backfill_id,
+            received_at=datetime.now(UTC),
+        )
+        result, job_id = await self.queue.enqueue(request)
+        if result is Enqueued.DUPLICATE:
+            # This backfill's own import queued by a step whose cursor was not saved (a crash): it counts.
+            owner = await self.pool.fetchval("SELECT payload->>'backfill_id' FROM fetch_queue WHERE id = $1", job_id)
+            return bool(owner == backfill_id)
+        if result is Enqueued.UNKNOWN_INTEGRATION:
+            raise ScanFailedError("the integration was deleted")
+        return True
+
+    async def _fail(self, job: FetchJob, backfill_id: str, reason: str) -> None:
+        log.warning("backfill_failed", backfill_id=backfill_id, error=reason)
+        await self.pool.execute(
+            "UPDATE backfills SET status = 'failed', error = $2, finished_at = now(), updated_at = now() "
+            "WHERE id = $1::uuid AND status = 'running'",
+            backfill_id,
+            reason[:2000],
+        )
+        await self.pool.execute(
+            "INSERT INTO integration_log (company_id, integration_id, kind, message, details) "
+            "VALUES ($1::uuid, $2::uuid, 'backfill', $3, $4)",
+            job.company_id,
+            job.integration_id,
+            f"backfill {backfill_id} failed: {reason}",
+            {"backfill_id": backfill_id},
+        )
+        await self.queue.complete(job, self.owner, note=f"backfill failed: {reason}"[:2000])
+
+    async def _needs_attention(self, job: FetchJob, reason: str) -> None:
+        changed = await self.pool.fetchval(
+            "UPDATE integrations SET status = 'needs_attention', status_reason = $2, updated_at = now() "
+            "WHERE id = $1::uuid AND status = 'active' RETURNING id",
+            job.integration_id,
+            reason,
+        )
+        if changed is not None:
+            await self.pool.execute(
+                "INSERT INTO integration_log (company_id, integration_id, kind, message) "
+                "VALUES ($1::uuid, $2::uuid, 'needs_attention', $3)",
+                job.company_id,
+                job.integration_id,
+                reason,
+            )
+        self.credentials.forget(job.integration_id)

@@ -3,94 +3,61 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
 import pytest
 
-from pipeline_common.events import ImportReason, derive_event_id
-from tests.admin.conftest import AdminApi, Company
-from tests.admin.kafka import import_requests
+from tests.admin.conftest import AdminApi
 from tests.fixtures.aurora_sim import AuroraSim, SimTenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 URL = "/v1/integrations/aurora"
 
 
-async def _walked(company: Company, backfill_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = (await company.get(f"{URL}/backfill/{backfill_id}")).json()
-        if body["scan_finished_at"] is not None or body["status"] == "failed":
-            return body
-        await asyncio.sleep(0.2)
-    raise AssertionError("the backfill did not finish walking Aurora within 60 s")
-
-
-async def test_backfill_queues_what_triggers_would_have_imported_once(
-    admin: AdminApi, aurora_sim: AuroraSim, tenant: SimTenant, db_pool: Any, kafka_bootstrap: str
+async def test_backfill_is_recorded_and_its_walk_queued_for_the_fetcher(
+    admin: AdminApi, aurora_sim: AuroraSim, tenant: SimTenant, db_pool: Any
 ) -> None:
-    sold = [
-        aurora_sim.create_project(
-            tenant.tenant_id, designs=2, sold_design=1, agreement_status="signed", fire_events=False
-        )
-        for _ in range(3)
-    ]
-    permit = aurora_sim.create_project(
-        tenant.tenant_id, project={"status": "Permit Submitted"}, agreement_status="sent", fire_events=False
-    )
-    for _ in range(2):
-        aurora_sim.create_project(tenant.tenant_id, agreement_status="viewed", fire_events=False)
-
+    """The admin walks nothing itself: it records the backfill and queues one `backfill_scan` job, which the
+    company's fetcher lease holder runs (tests/fetcher/test_backfill_scan.py, tests/e2e/test_backfill_in_fetcher.py)."""
     company = await admin.company()
     assert (await company.connect(tenant)).status_code == 201
-    triggers = {
-        "triggers": [
-            {"kind": "agreement_status_changed", "statuses": ["signed"]},
-            {"kind": "project_status_changed", "statuses": ["permit submitted"]},
-        ]
-    }
-    assert (await company.put(f"{URL}/triggers", triggers)).status_code == 200
+    aurora_sim.clear_requests()
 
-    r = await company.post(f"{URL}/backfill", {})
+    r = await company.post(f"{URL}/backfill", {"limit": 10})
     assert r.status_code == 202, r.text
-    first = await _walked(company, r.json()["id"])
-    assert first["status"] == "running", first
-    assert first["scanned"] == 6
-    assert first["found"] == 4
-    assert first["queued"] == 4
-
-    integration_id = (await company.get(URL)).json()["id"]
-    expected = {
-        p.project_id: derive_event_id(f"backfill:{integration_id}:{p.project_id}", "admin") for p in [*sold, permit]
-    }
-    events = await import_requests(kafka_bootstrap, match=set(expected.values()))
-    assert set(events) == set(expected.values())
-    for project in sold:
-        event = events[expected[project.project_id]]
-        assert event.reason is ImportReason.BACKFILL
-        assert event.backfill_id == first["id"]
-        assert event.design_id == project.design_ids[1]
-    assert events[expected[permit.project_id]].trigger.status == "project status Permit Submitted"
-
-    # As the importer would: one project now exists, the others report their outcome.
-    await db_pool.execute(
-        "INSERT INTO projects (id, company_id, title, source, aurora_project_id) VALUES ($1, $2, 't', 'aurora', $3)",
-        uuid.uuid4(),
-        company.id,
-        sold[0].project_id,
+    first = r.json()
+    assert first["status"] == "running"
+    assert first["params"] == {"limit": 10}
+    assert aurora_sim.requests(tenant_id=tenant.tenant_id) == [], "the admin makes no Aurora call for a backfill"
+    integration_id = uuid.UUID((await company.get(URL)).json()["id"])
+    job = await db_pool.fetchrow(
+        "SELECT integration_id, kind, priority, payload, aurora_project_id FROM fetch_queue WHERE event_id = $1",
+        f"backfill-scan:{first['id']}",
     )
-    await db_pool.execute("UPDATE backfills SET imported = 4 WHERE id = $1", uuid.UUID(first["id"]))
+    assert job is not None
+    assert job["integration_id"] == integration_id
+    assert (job["kind"], job["priority"]) == ("backfill_scan", 1)
+    assert job["payload"] == {"backfill_id": first["id"]}
+
+    # One walk at a time per company (unless a session pipeline's fetcher already finished this one).
+    scanning = await db_pool.fetchval(
+        "SELECT scan_finished_at IS NULL FROM backfills WHERE id = $1", uuid.UUID(first["id"])
+    )
+    if scanning:
+        busy = await company.post(f"{URL}/backfill", {})
+        assert busy.status_code == 409
+        assert busy.json()["error"]["code"] == "backfill_running"
+
+    # As the fetcher and importer would: the walk is over and every import has an outcome.
+    await db_pool.execute(
+        "UPDATE backfills SET scan_finished_at = now(), scanned = 9, found = 4, queued = 4, imported = 3, "
+        "skipped = 1 WHERE id = $1",
+        uuid.UUID(first["id"]),
+    )
     done = (await company.get(f"{URL}/backfill/{first['id']}")).json()
     assert done["status"] == "completed"
     assert done["estimated_seconds_left"] == 0.0
-
-    again = await company.post(f"{URL}/backfill", {"limit": 10})
-    second = await _walked(company, again.json()["id"])
-    assert second["found"] == 4
-    assert second["skipped"] == 1, "the project already in the CRM is not queued again"
-    assert second["queued"] == 3
 
     other = await admin.company()
     assert (await other.get(f"{URL}/backfill/{first['id']}")).status_code == 404

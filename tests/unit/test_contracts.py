@@ -67,3 +67,20 @@ def test_every_consumed_topic_has_retry_and_dead_letter_topics() -> None:
         assert f"{topic}.retry" in names
         assert f"{topic}.dlq" in names
     assert topics.message_key("i", "p") == b"i:p"
+
+
+def test_trace_context_continues_across_stages() -> None:
+    from pipeline_common.events import CURRENT_TRACEPARENT, child_traceparent, trace_id_of
+
+    first = child_traceparent(None)
+    version, trace_id, span_id, flags = first.split("-")
+    assert (version, flags, len(trace_id), len(span_id)) == ("00", "01", 32, 16)
+    token = CURRENT_TRACEPARENT.set(first)
+    try:
+        event = WebhookReceived(event_id="e", integration_id="i", event="x", received_at=datetime.now(UTC))
+        headers = cloudevent_headers(event, event_id="e", source="/s", subject="p")
+    finally:
+        CURRENT_TRACEPARENT.reset(token)
+    assert trace_id_of(headers["traceparent"]) == trace_id
+    assert headers["traceparent"] != first
+    assert trace_id_of(child_traceparent("garbage")) is not None

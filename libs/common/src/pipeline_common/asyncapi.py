@@ -32,6 +32,11 @@ CLOUDEVENT_HEADERS: dict[str, Any] = {
         "ce_time": {"type": "string", "format": "date-time"},
         "ce_subject": {"type": "string", "description": "the Aurora project id (or CRM project id)"},
         "content-type": {"type": "string", "const": "application/json"},
+        "traceparent": {
+            "type": "string",
+            "description": "W3C trace context (OpenTelemetry): every stage's "
+            "message continues the trace of the message it came from",
+        },
     },
     "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time"],
 }

@@ -8,7 +8,9 @@ redelivered input produces the same ids downstream and every effect can be made 
 
 from __future__ import annotations
 
+import os
 import uuid
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self
@@ -173,8 +175,27 @@ class ProjectImported(Contract):
     received_at: datetime | None = Field(default=None, description="when the originating webhook arrived")
 
 
+# W3C trace context of the message being handled (set by the stage runtime from the input's headers), so the
+# messages a stage produces continue the same trace: OpenTelemetry-compatible `traceparent` headers.
+CURRENT_TRACEPARENT: ContextVar[str | None] = ContextVar("current_traceparent", default=None)
+
+
+def child_traceparent(parent: str | None) -> str:
+    """A new span in the parent's trace (or a new trace): `00-<trace id>-<span id>-01`."""
+    parts = parent.split("-") if parent else []
+    valid = len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16
+    trace_id = parts[1] if valid else os.urandom(16).hex()
+    return f"00-{trace_id}-{os.urandom(8).hex()}-01"
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    parts = traceparent.split("-") if traceparent else []
+    return parts[1] if len(parts) == 4 else None
+
+
 def cloudevent_headers(event: Contract, *, event_id: str, source: str, subject: str) -> dict[str, str]:
     return {
+        "traceparent": child_traceparent(CURRENT_TRACEPARENT.get()),
         "ce_specversion": SPEC_VERSION,
         "ce_id": event_id,
         "ce_source": source,

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from pipeline_common import topics
 from pipeline_common.broker import consumer_options
 from pipeline_common.errors import PermanentError, StageError, TransientError
-from pipeline_common.events import Contract
+from pipeline_common.events import CURRENT_TRACEPARENT, Contract, trace_id_of
 from pipeline_common.health import Progress
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import DEAD_LETTERS, EVENTS_FAILED, EVENTS_IN, RETRIES, STAGE_SECONDS
@@ -141,7 +141,9 @@ class Stage(Generic[In]):
         started = time.perf_counter()
         attempt = int(headers.get(ATTEMPT_HEADER, "1") or 1)
         event_id = headers.get("ce_id", "")
-        structlog.contextvars.bind_contextvars(event_id=event_id, stage=self.name)
+        traceparent = headers.get("traceparent")
+        trace_token = CURRENT_TRACEPARENT.set(traceparent)
+        structlog.contextvars.bind_contextvars(event_id=event_id, stage=self.name, trace_id=trace_id_of(traceparent))
         try:
             try:
                 event = self.contract.from_bytes(raw)
@@ -159,7 +161,8 @@ class Stage(Generic[In]):
         finally:
             STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
             self.progress.finished()
-            structlog.contextvars.unbind_contextvars("event_id", "stage")
+            CURRENT_TRACEPARENT.reset(trace_token)
+            structlog.contextvars.unbind_contextvars("event_id", "stage", "trace_id")
 
     async def _on_failure(
         self, raw: bytes, headers: dict[str, str], key: bytes | None, attempt: int, exc: Exception

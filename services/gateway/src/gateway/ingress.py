@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from gateway.integrations import IntegrationDirectory
 from gateway.settings import GatewaySettings
 from pipeline_common import topics, webhooks
-from pipeline_common.events import WebhookReceived, cloudevent_headers, utcnow
+from pipeline_common.events import WebhookReceived, cloudevent_headers, trace_id_of, utcnow
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import WEBHOOKS
 from pipeline_common.secrets import WebhookSigner
@@ -133,6 +133,7 @@ class Ingress:
             aurora_event=event,
             aurora_project_id=message.aurora_project_id,
             status=message.status,
+            trace_id=trace_id_of(headers["traceparent"]),
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return Answer(200, {"status": "accepted", "event_id": event_id})

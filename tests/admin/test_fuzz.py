@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.admin.conftest import AdminApi
+from tests.admin.conftest import AdminApi, Company
 from tests.admin.test_isolation import PUBLIC, URL, _state
-from tests.fixtures.aurora_sim import SimTenant
+from tests.fixtures.aurora_sim import AuroraSim
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -56,27 +56,28 @@ def operations(api: AdminApi) -> list[tuple[str, str, list[str]]]:
     return ops
 
 
-async def test_generated_requests_never_5xx_and_rejections_change_nothing(admin: AdminApi, tenant: SimTenant) -> None:
+@pytest.fixture(scope="module")
+async def fuzzed(admin: AdminApi, aurora_sim: AuroraSim) -> tuple[Company, list[tuple[str, str, list[str]]]]:
     company = await admin.company("Fuzzed Solar")
-    assert (await company.connect(tenant)).status_code == 201
+    assert (await company.connect(aurora_sim.create_tenant("Fuzzed tenant"))).status_code == 201
     ops = operations(admin)
     assert len(ops) >= 20
+    return company, ops
 
-    @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(
-        op=st.sampled_from(ops),
-        data=st.data(),
-    )
-    async def one_request(op: tuple[str, str, list[str]], data: st.DataObject) -> None:
-        method, template, props = op
-        path = re.sub(r"\{[^}]+\}", lambda _: data.draw(path_values), template)
-        known = st.fixed_dictionaries({}, optional={p: json_values for p in props}) if props else st.just({})
-        body = data.draw(st.one_of(known, json_values))
-        before = await _state(company)
-        r = await company.request(method, path, json=body)
-        assert r.status_code < 500, (method, path, body, r.status_code, r.text)
-        if r.status_code >= 400:
-            assert r.json()["error"]["code"], r.text
-            assert await _state(company) == before, (method, path, body)
 
-    await one_request()
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(pick=st.integers(min_value=0, max_value=10_000), data=st.data())
+async def test_generated_requests_never_5xx_and_rejections_change_nothing(
+    fuzzed: tuple[Company, list[tuple[str, str, list[str]]]], pick: int, data: st.DataObject
+) -> None:
+    company, ops = fuzzed
+    method, template, props = ops[pick % len(ops)]
+    path = re.sub(r"\{[^}]+\}", lambda _: data.draw(path_values), template)
+    known = st.fixed_dictionaries({}, optional={p: json_values for p in props}) if props else st.just({})
+    body = data.draw(st.one_of(known, json_values))
+    before = await _state(company)
+    r = await company.request(method, path, json=body)
+    assert r.status_code < 500, (method, path, body, r.status_code, r.text)
+    if r.status_code >= 400:
+        assert r.json()["error"]["code"], r.text
+        assert await _state(company) == before, (method, path, body)

@@ -21,6 +21,7 @@ from faststream.kafka import KafkaBroker
 from fetcher.backfill_scan import BackfillScanner
 from fetcher.credentials import CredentialStore
 from fetcher.fetch import STAGE, Fetcher
+from fetcher.intake import Intake
 from fetcher.metrics import FETCH_ENQUEUED
 from fetcher.queue import BACKFILL_SCAN, Enqueued, FetchJob, FetchQueue, Leases
 from fetcher.scheduler import Scheduler
@@ -49,8 +50,8 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-async def enqueue(pool: asyncpg.Pool[Any], queue: FetchQueue, request: ImportRequested) -> Enqueued:
-    result, job_id = await queue.enqueue(request)
+async def enqueue(pool: asyncpg.Pool[Any], queue: FetchQueue | Intake, request: ImportRequested) -> Enqueued:
+    result, job_id = await (queue.submit(request) if isinstance(queue, Intake) else queue.enqueue(request))
     FETCH_ENQUEUED.labels(result.value).inc()
     if result is Enqueued.UNKNOWN_INTEGRATION:
         EVENTS_SKIPPED.labels(STAGE, "integration_gone").inc()
@@ -129,6 +130,8 @@ def create_app() -> AsgiFastStream:
         )
         state.update(scheduler=scheduler)
         scheduler.start()
+        intake = Intake(queue)
+        intake.start()
         log.info(
             "fetcher_started",
             owner=owner,
@@ -137,11 +140,12 @@ def create_app() -> AsgiFastStream:
         )
 
         async def handle(event: ImportRequested, headers: dict[str, str]) -> None:
-            await enqueue(pool, queue, event)
+            await enqueue(pool, intake, event)
 
         try:
             yield handle
         finally:
+            await intake.stop()
             await scheduler.stop()
             await aurora.aclose()
 
@@ -161,6 +165,8 @@ def create_app() -> AsgiFastStream:
             contract=ImportRequested,
             setup=setup,
             pool_min_size=4,
+            # Handlers run concurrently so their inserts share a transaction (intake.py).
+            max_workers=settings.consumer_workers,
             extra_progress=[jobs_progress],
             extra_readiness=readiness,
         )

@@ -106,60 +106,78 @@ class FetchQueue:
 
     async def enqueue(self, request: ImportRequested) -> tuple[Enqueued, int]:
         """Queue, merge or resume; returns what happened and the job id. Idempotent on the event id."""
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await _lock_project(conn, request.integration_id, request.aurora_project_id)
-                known = await conn.fetchrow(
-                    "SELECT id, status FROM fetch_queue WHERE event_id = $1 OR coalesced_event_ids @> ARRAY[$1] "
-                    "LIMIT 1",
-                    request.event_id,
-                )
-                if known is not None:
-                    if known["status"] != "parked":
-                        return Enqueued.DUPLICATE, known["id"]
-                    # The admin's re-sync sends a parked import again with its own event id: resume it.
-                    await conn.execute(
-                        "UPDATE fetch_queue SET status = 'pending', attempts = 0, not_before = now(), "
-                        "updated_at = now(), last_error = NULL WHERE id = $1",
-                        known["id"],
-                    )
-                    return Enqueued.RESUMED, known["id"]
-                row = await conn.fetchrow(
-                    "INSERT INTO fetch_queue (integration_id, company_id, aurora_project_id, event_id, payload, "
-                    "priority) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6) "
-                    "ON CONFLICT (integration_id, aurora_project_id) WHERE status IN ('pending', 'parked') "
-                    # The merged job keeps its identity (event id, causation, first arrival) and takes the newest
-                    # trigger information; fields the newer event leaves empty (e.g. an earlier agreement
-                    # trigger's agreement id) are kept, so the one fetch reads what every merged event needed.
-                    "DO UPDATE SET payload = fetch_queue.payload || jsonb_strip_nulls(EXCLUDED.payload) || "
-                    "jsonb_build_object('event_id', fetch_queue.payload->'event_id', "
-                    "'causation_id', fetch_queue.payload->'causation_id', "
-                    "'received_at', fetch_queue.payload->'received_at'), "
-                    "coalesced_event_ids = array_append(fetch_queue.coalesced_event_ids, EXCLUDED.event_id), "
-                    "priority = LEAST(fetch_queue.priority, EXCLUDED.priority), "
-                    "status = 'pending', "
-                    # A new event for a parked project is a re-sync of it; a pending one keeps its backoff.
-                    "attempts = CASE WHEN fetch_queue.status = 'parked' THEN 0 ELSE fetch_queue.attempts END, "
-                    "not_before = CASE WHEN fetch_queue.status = 'parked' THEN now() "
-                    "ELSE fetch_queue.not_before END, "
-                    "updated_at = now() "
-                    "RETURNING id, (xmax = 0) AS inserted",
-                    request.integration_id,
-                    request.company_id,
-                    request.aurora_project_id,
-                    request.event_id,
-                    request.model_dump(mode="json"),
-                    priority_of(request),
-                )
-                assert row is not None
-                return (Enqueued.QUEUED if row["inserted"] else Enqueued.COALESCED), row["id"]
-        except asyncpg.ForeignKeyViolationError:
-            # The integration was deleted (its rows cascade away): nothing to fetch for, and retrying cannot help.
-            return Enqueued.UNKNOWN_INTEGRATION, 0
-        except asyncpg.UniqueViolationError:
+        return (await self.enqueue_many([request]))[0]
+
+    async def enqueue_many(self, requests: list[ImportRequested]) -> list[tuple[Enqueued, int]]:
+        """`enqueue` for several requests in one transaction (one commit), results in the given order.
+
+        Projects are locked in a fixed order, so concurrent batches (other copies) cannot deadlock; each request
+        runs in a savepoint, so one for a deleted integration does not undo the others."""
+        results: list[tuple[Enqueued, int] | None] = [None] * len(requests)
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].integration_id, requests[i].aurora_project_id))
+        retry: list[int] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for i in order:
+                try:
+                    async with conn.transaction():
+                        results[i] = await self._enqueue_locked(conn, requests[i])
+                except asyncpg.ForeignKeyViolationError:
+                    # The integration was deleted (its rows cascade away): nothing to fetch for.
+                    results[i] = (Enqueued.UNKNOWN_INTEGRATION, 0)
+                except asyncpg.UniqueViolationError:
+                    retry.append(i)
+        for i in retry:
             # The same event inserted concurrently by another consumer (a rebalance): it is queued once.
-            job_id = await self.pool.fetchval("SELECT id FROM fetch_queue WHERE event_id = $1", request.event_id)
-            return Enqueued.DUPLICATE, int(job_id or 0)
+            job_id = await self.pool.fetchval("SELECT id FROM fetch_queue WHERE event_id = $1", requests[i].event_id)
+            results[i] = (Enqueued.DUPLICATE, int(job_id or 0))
+        return [r if r is not None else (Enqueued.DUPLICATE, 0) for r in results]
+
+    @staticmethod
+    async def _enqueue_locked(conn: Conn, request: ImportRequested) -> tuple[Enqueued, int]:
+        await _lock_project(conn, request.integration_id, request.aurora_project_id)
+        known = await conn.fetchrow(
+            "SELECT id, status FROM fetch_queue WHERE event_id = $1 OR coalesced_event_ids @> ARRAY[$1] LIMIT 1",
+            request.event_id,
+        )
+        if known is not None:
+            if known["status"] != "parked":
+                return Enqueued.DUPLICATE, known["id"]
+            # The admin's re-sync sends a parked import again with its own event id: resume it.
+            await conn.execute(
+                "UPDATE fetch_queue SET status = 'pending', attempts = 0, not_before = now(), "
+                "updated_at = now(), last_error = NULL WHERE id = $1",
+                known["id"],
+            )
+            return Enqueued.RESUMED, known["id"]
+        row = await conn.fetchrow(
+            "INSERT INTO fetch_queue (integration_id, company_id, aurora_project_id, event_id, payload, "
+            "priority) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6) "
+            "ON CONFLICT (integration_id, aurora_project_id) WHERE status IN ('pending', 'parked') "
+            # The merged job keeps its identity (event id, causation, first arrival) and takes the newest
+            # trigger information; fields the newer event leaves empty (e.g. an earlier agreement
+            # trigger's agreement id) are kept, so the one fetch reads what every merged event needed.
+            "DO UPDATE SET payload = fetch_queue.payload || jsonb_strip_nulls(EXCLUDED.payload) || "
+            "jsonb_build_object('event_id', fetch_queue.payload->'event_id', "
+            "'causation_id', fetch_queue.payload->'causation_id', "
+            "'received_at', fetch_queue.payload->'received_at'), "
+            "coalesced_event_ids = array_append(fetch_queue.coalesced_event_ids, EXCLUDED.event_id), "
+            "priority = LEAST(fetch_queue.priority, EXCLUDED.priority), "
+            "status = 'pending', "
+            # A new event for a parked project is a re-sync of it; a pending one keeps its backoff.
+            "attempts = CASE WHEN fetch_queue.status = 'parked' THEN 0 ELSE fetch_queue.attempts END, "
+            "not_before = CASE WHEN fetch_queue.status = 'parked' THEN now() "
+            "ELSE fetch_queue.not_before END, "
+            "updated_at = now() "
+            "RETURNING id, (xmax = 0) AS inserted",
+            request.integration_id,
+            request.company_id,
+            request.aurora_project_id,
+            request.event_id,
+            request.model_dump(mode="json"),
+            priority_of(request),
+        )
+        assert row is not None
+        return (Enqueued.QUEUED if row["inserted"] else Enqueued.COALESCED), row["id"]
 
     # --- worker side ----------------------------------------------------------------------------------
 

@@ -20,6 +20,11 @@ class FetcherSettings(BaseSettings):
         "interactive calls (connect verification, webhook registration, re-sync checks): the fetcher's limiter "
         "allows the rest (85/min), the admin's own limiter this much (ADMIN_AURORA_REQUESTS_PER_MINUTE).",
     )
+    consumer_workers: int = Field(
+        default=64,
+        ge=1,
+        description="Kafka messages handled at once; their queue inserts are written in one transaction per batch.",
+    )
     backfill_page_size: int = Field(default=100, ge=1, le=250, description="Projects per page of a backfill walk.")
     lease_ttl_seconds: float = Field(
         default=15.0, gt=0, description="How long a dead copy's companies wait before another copy takes them."

@@ -1,0 +1,60 @@
+"""The Kafka side of the fetch queue: requests from concurrent handlers are inserted in micro-batches.
+
+Each handler call waits until its request is durable (the batch's transaction committed), so an offset is
+committed only after its job is in Postgres; one commit serves every request that arrived while the previous
+batch was being written. One batch is written at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fetcher.queue import Enqueued, FetchQueue
+from pipeline_common.events import ImportRequested
+
+
+class Intake:
+    def __init__(self, queue: FetchQueue, *, max_batch: int = 200) -> None:
+        self.queue = queue
+        self.max_batch = max_batch
+        self._waiting: list[tuple[ImportRequested, asyncio.Future[tuple[Enqueued, int]]]] = []
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="fetch-intake")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for _, future in self._waiting:
+            if not future.done():
+                future.set_exception(RuntimeError("fetcher stopping; the request was not queued"))
+        self._waiting.clear()
+
+    async def submit(self, request: ImportRequested) -> tuple[Enqueued, int]:
+        future: asyncio.Future[tuple[Enqueued, int]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((request, future))
+        self._kick.set()
+        return await future
+
+    async def _loop(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+                try:
+                    results = await self.queue.enqueue_many([r for r, _ in batch])
+                except Exception as exc:
+                    # The handlers see the failure and the stage runtime retries those messages.
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)

@@ -16,6 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from pipeline_common import topics, webhooks
+from pipeline_common.events import trace_id_of
 from pipeline_common.secrets import TokenCipher, WebhookSigner
 from tests.fixtures.pipeline import SIGNING_KEYS, TOKEN_KEYS, Pipeline
 
@@ -63,6 +64,7 @@ async def test_signed_agreement_becomes_a_project(
     pipeline: Pipeline, db_pool: asyncpg.Pool[Any], read_topic: Any
 ) -> None:
     imported = await read_topic(topics.PROJECT_IMPORTED)
+    received = await read_topic(topics.WEBHOOK_RECEIVED)
     async with httpx.AsyncClient(base_url=pipeline.sim) as sim:
         tenant = (await sim.post("/_sim/tenants", json={"name": "Skeleton Tenant"})).json()
         company_id = await connect_directly(db_pool, pipeline, tenant["tenant_id"], tenant["api_key"])
@@ -82,6 +84,11 @@ async def test_signed_agreement_becomes_a_project(
     assert message["aurora_tenant_id"] == tenant["tenant_id"]
     assert message["_headers"]["ce_type"] == "com.crm.project.imported.v1"
     assert message["_headers"]["ce_id"] == message["event_id"]
+    # One trace from the webhook to project.imported (W3C traceparent carried by every stage).
+    [webhook] = await received.take(
+        1, where=lambda m: m["aurora_project_id"] == project["project_id"] and m["status"] == "signed"
+    )
+    assert trace_id_of(message["_headers"]["traceparent"]) == trace_id_of(webhook["_headers"]["traceparent"])
 
     row = await db_pool.fetchrow(
         "SELECT id::text, company_id::text, source, aurora_design_id FROM projects WHERE aurora_project_id = $1",

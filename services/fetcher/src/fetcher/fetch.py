@@ -34,7 +34,14 @@ from pipeline_common.aurora import (
     RateLimited,
 )
 from pipeline_common.broker import publish_event
-from pipeline_common.events import ImportRequested, ProjectFetched, cloudevent_headers, derive_event_id, utcnow
+from pipeline_common.events import (
+    CURRENT_TRACEPARENT,
+    ImportRequested,
+    ProjectFetched,
+    cloudevent_headers,
+    derive_event_id,
+    utcnow,
+)
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import DEAD_LETTERS, EVENTS_FAILED, EVENTS_OUT, EVENTS_SKIPPED, RETRIES
 from pipeline_common.stage import ATTEMPT_HEADER
@@ -143,6 +150,7 @@ class Fetcher:
             received_at=request.received_at,
             fetched_at=utcnow(),
         )
+        trace = CURRENT_TRACEPARENT.set(job.traceparent)
         try:
             await publish_event(
                 self.broker,
@@ -155,6 +163,8 @@ class Fetcher:
         except Exception as exc:
             await self._retry(job, "publish_failed", _describe(exc))
             return
+        finally:
+            CURRENT_TRACEPARENT.reset(trace)
         EVENTS_OUT.labels(STAGE, topics.PROJECT_FETCHED).inc()
         if not await self.queue.complete(job, self.owner):
             log.warning("fetch_job_taken_over", job_id=job.id, aurora_project_id=job.aurora_project_id)

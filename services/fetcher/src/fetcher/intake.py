@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 
 from fetcher.queue import Enqueued, FetchQueue
-from pipeline_common.events import ImportRequested
+from pipeline_common.events import CURRENT_TRACEPARENT, ImportRequested
 
 
 class Intake:
     def __init__(self, queue: FetchQueue, *, max_batch: int = 200) -> None:
         self.queue = queue
         self.max_batch = max_batch
-        self._waiting: list[tuple[ImportRequested, asyncio.Future[tuple[Enqueued, int]]]] = []
+        self._waiting: list[tuple[ImportRequested, str | None, asyncio.Future[tuple[Enqueued, int]]]] = []
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -30,14 +30,15 @@ class Intake:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for _, future in self._waiting:
+        for _, _, future in self._waiting:
             if not future.done():
                 future.set_exception(RuntimeError("fetcher stopping; the request was not queued"))
         self._waiting.clear()
 
     async def submit(self, request: ImportRequested) -> tuple[Enqueued, int]:
         future: asyncio.Future[tuple[Enqueued, int]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((request, future))
+        # The handler's trace context is captured here: the batch runs later, in this intake's own task.
+        self._waiting.append((request, CURRENT_TRACEPARENT.get(), future))
         self._kick.set()
         return await future
 
@@ -48,13 +49,13 @@ class Intake:
             while self._waiting:
                 batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
                 try:
-                    results = await self.queue.enqueue_many([r for r, _ in batch])
+                    results = await self.queue.enqueue_many([r for r, _, _ in batch], traces=[t for _, t, _ in batch])
                 except Exception as exc:
                     # The handlers see the failure and the stage runtime retries those messages.
-                    for _, future in batch:
+                    for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), result in zip(batch, results, strict=True):
+                for (_, _, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)

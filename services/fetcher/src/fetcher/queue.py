@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
-from pipeline_common.events import ImportReason, ImportRequested
+from pipeline_common.events import CURRENT_TRACEPARENT, ImportReason, ImportRequested
 
 if TYPE_CHECKING:
     Conn: TypeAlias = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
 
+TRACEPARENT_KEY = "_traceparent"
 LIVE_PRIORITY = 0
 BACKFILL_PRIORITY = 1
 
@@ -63,6 +64,11 @@ class FetchJob:
         if self._request is None:
             raise TypeError(f"job {self.id} is a {self.kind}, not an import")
         return self._request
+
+    @property
+    def traceparent(self) -> str | None:
+        value = self.payload.get(TRACEPARENT_KEY)
+        return str(value) if value else None
 
     @property
     def event_ids(self) -> tuple[str, ...]:
@@ -108,7 +114,9 @@ class FetchQueue:
         """Queue, merge or resume; returns what happened and the job id. Idempotent on the event id."""
         return (await self.enqueue_many([request]))[0]
 
-    async def enqueue_many(self, requests: list[ImportRequested]) -> list[tuple[Enqueued, int]]:
+    async def enqueue_many(
+        self, requests: list[ImportRequested], traces: list[str | None] | None = None
+    ) -> list[tuple[Enqueued, int]]:
         """`enqueue` for several requests in one transaction (one commit), results in the given order.
 
         Projects are locked in a fixed order, so concurrent batches (other copies) cannot deadlock; each request
@@ -120,7 +128,8 @@ class FetchQueue:
             for i in order:
                 try:
                     async with conn.transaction():
-                        results[i] = await self._enqueue_locked(conn, requests[i])
+                        trace = traces[i] if traces is not None else CURRENT_TRACEPARENT.get()
+                        results[i] = await self._enqueue_locked(conn, requests[i], trace)
                 except asyncpg.ForeignKeyViolationError:
                     # The integration was deleted (its rows cascade away): nothing to fetch for.
                     results[i] = (Enqueued.UNKNOWN_INTEGRATION, 0)
@@ -133,7 +142,7 @@ class FetchQueue:
         return [r if r is not None else (Enqueued.DUPLICATE, 0) for r in results]
 
     @staticmethod
-    async def _enqueue_locked(conn: Conn, request: ImportRequested) -> tuple[Enqueued, int]:
+    async def _enqueue_locked(conn: Conn, request: ImportRequested, traceparent: str | None) -> tuple[Enqueued, int]:
         await _lock_project(conn, request.integration_id, request.aurora_project_id)
         known = await conn.fetchrow(
             "SELECT id, status FROM fetch_queue WHERE event_id = $1 OR coalesced_event_ids @> ARRAY[$1] LIMIT 1",
@@ -173,7 +182,9 @@ class FetchQueue:
             request.company_id,
             request.aurora_project_id,
             request.event_id,
-            request.model_dump(mode="json"),
+            # The trace context of the Kafka message rides along in the payload, so the fetch the scheduler
+            # runs later continues the same trace (ImportRequested ignores the extra key).
+            {**request.model_dump(mode="json"), TRACEPARENT_KEY: traceparent},
             priority_of(request),
         )
         assert row is not None

@@ -69,7 +69,7 @@ async def fuzzed(admin: AdminApi, aurora_sim: AuroraSim) -> tuple[Company, list[
     return company, ops
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(pick=st.integers(min_value=0, max_value=10_000), data=st.data())
 async def test_generated_requests_never_5xx_and_rejections_change_nothing(
     fuzzed: tuple[Company, list[tuple[str, str, list[str]]]], pick: int, data: st.DataObject

@@ -142,7 +142,8 @@ async def test_a_300_event_burst_does_not_hold_back_another_companys_import(
                     "SELECT count(*) FROM fetch_queue WHERE integration_id = $1::uuid", busy.integration_id
                 )
                 used = len((await sim.get("/_sim/requests", params={"tenant_id": busy.tenant_id})).json()["requests"])
-                if queued >= BURST and used >= 80:
+                # The fetcher spends 75 of the key's 90 calls/min (15 are the admin's headroom).
+                if queued >= BURST and used >= 70:
                     break
                 await asyncio.sleep(0.1)
 

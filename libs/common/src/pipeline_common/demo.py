@@ -9,6 +9,7 @@ keeps everything running until Ctrl-C, which stops every process cleanly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -25,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[4]
 
 
 def say(message: str) -> None:
-    print(f"[run] {message}", flush=True)
+    # A closed stdout (`make run | head`) must not keep the services from being stopped.
+    with contextlib.suppress(BrokenPipeError):
+        print(f"[run] {message}", flush=True)
 
 
 def _check(response: httpx.Response, what: str) -> Any:

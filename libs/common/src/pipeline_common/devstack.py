@@ -7,6 +7,7 @@ Compose); this module only supervises the Python services.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -60,6 +61,16 @@ class StartError(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: Linux sends it SIGTERM when the supervisor dies, however it dies, so
+    a killed `make run` or test session leaves no stray service behind."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 @dataclass
 class DevStack:
     env: Mapping[str, str]
@@ -92,6 +103,7 @@ class DevStack:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         log_file.close()
         running = RunningService(spec, port, process, log_path)

@@ -26,4 +26,9 @@ AURORA_LIMITER_WAIT = Histogram(
     buckets=(0, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
 )
 OUTBOX_BACKLOG = Gauge("importer_outbox_backlog", "Outbox rows not yet published")
+CONSUMER_LAG = Gauge(
+    "pipeline_consumer_lag",
+    "Messages behind the partition's end, per partition this process consumes",
+    ["stage", "topic", "partition"],
+)
 LAST_PROGRESS = Gauge("pipeline_last_progress_timestamp_seconds", "When the stage last finished a message", ["stage"])

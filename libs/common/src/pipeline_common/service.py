@@ -6,6 +6,7 @@ reachable) and `/metrics` (Prometheus) on its own port, and stops on SIGTERM aft
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -107,6 +108,12 @@ class StageWiring:
     extra_readiness: Callable[[], dict[str, ReadinessCheck]] | None = None
 
 
+async def _sample_lag(stage: Stage[Any], every: float = 5.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await stage.record_lag()
+
+
 def stage_service(wiring: StageWiring) -> AsgiFastStream:
     """A consumer process: broker, the stage runtime with its retry relay, a database pool, health and metrics."""
     kafka = KafkaSettings()
@@ -145,9 +152,11 @@ def stage_service(wiring: StageWiring) -> AsgiFastStream:
             async with wiring.setup(pool, broker) as handler:
                 state["handler"] = handler
                 relay.start()
+                lag = asyncio.create_task(_sample_lag(stage))
                 try:
                     yield
                 finally:
+                    lag.cancel()
                     await relay.stop()
         finally:
             await pool.close()

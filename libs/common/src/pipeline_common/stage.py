@@ -40,7 +40,7 @@ from pipeline_common.errors import PermanentError, StageError, TransientError
 from pipeline_common.events import CURRENT_TRACEPARENT, Contract, trace_id_of
 from pipeline_common.health import Progress
 from pipeline_common.logs import get_logger
-from pipeline_common.metrics import DEAD_LETTERS, EVENTS_FAILED, EVENTS_IN, RETRIES, STAGE_SECONDS
+from pipeline_common.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_FAILED, EVENTS_IN, RETRIES, STAGE_SECONDS
 from pipeline_common.settings import KafkaSettings
 
 log = get_logger(__name__)
@@ -204,6 +204,21 @@ class Stage(Generic[In]):
         await self.broker.publish(raw, topic=topics.dlq_topic(self.input_topic), key=key, headers=dlq_headers)
         DEAD_LETTERS.labels(self.name).inc()
         log.error("dead_lettered", code=code, error=error[:500], attempt=attempt)
+
+    async def record_lag(self) -> None:
+        """Consumer lag per assigned partition (partition end minus this consumer's position)."""
+        consumer = getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            return
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+            except Exception:  # noqa: S112 - a rebalance moved the partition away meanwhile
+                continue
+            CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
     async def trip_breaker(self) -> None:
         reason = (

@@ -207,9 +207,15 @@ class Stage(Generic[In]):
 
     async def record_lag(self) -> None:
         """Consumer lag per assigned partition (partition end minus this consumer's position)."""
-        consumer = getattr(self._subscriber, "consumer", None)
-        if consumer is None:
-            return
+        # A concurrent-between-partitions subscriber runs one consumer per worker (`consumer_subgroup`).
+        consumers = getattr(self._subscriber, "consumer_subgroup", None) or [
+            getattr(self._subscriber, "consumer", None)
+        ]
+        for consumer in consumers:
+            if consumer is not None:
+                await self._record_lag_of(consumer)
+
+    async def _record_lag_of(self, consumer: Any) -> None:
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             if highwater is None:

@@ -13,7 +13,8 @@ from admin.backfill import BACKFILL_COLS, BackfillRunningError, estimated_second
 from admin.errors import ApiError, error_responses, not_found
 from admin.resources import Resources, resources
 from admin.security import CurrentCompany
-from admin.store import require_live, write_log
+from admin.store import require_live
+from pipeline_common.integration_log import write_log
 
 router = APIRouter(prefix="/v1/integrations/aurora", tags=["aurora integration"])
 Res = Annotated[Resources, Depends(resources)]

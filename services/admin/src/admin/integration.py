@@ -44,7 +44,6 @@ from admin.store import (
     not_connected,
     require_live,
     token_hint,
-    write_log,
 )
 from pipeline_common import topics, webhooks
 from pipeline_common.aurora import (
@@ -59,6 +58,7 @@ from pipeline_common.aurora import (
 )
 from pipeline_common.broker import publish_event
 from pipeline_common.events import ImportReason, ImportRequested, TriggerRef
+from pipeline_common.integration_log import write_log
 from pipeline_common.logs import get_logger
 from pipeline_common.mapping_catalog import (
     AURORA_FIELDS,

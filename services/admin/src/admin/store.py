@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from admin.errors import ApiError
 from admin.resources import Resources
 from pipeline_common.aurora import AuroraCredentials
+from pipeline_common.integration_log import write_log
 from pipeline_common.secrets import TokenCipher
 
 # Column lists below are constants, never user input (hence the S608 waivers).
@@ -62,32 +63,6 @@ def token_hint(token: SecretStr) -> str:
     if raw.startswith("sand_"):
         return "sand"
     return "unprefixed"
-
-
-async def write_log(
-    conn: Db,
-    *,
-    company_id: uuid.UUID,
-    integration_id: uuid.UUID | None,
-    kind: str,
-    message: str,
-    event_id: str | None = None,
-    aurora_project_id: str | None = None,
-    action: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, action, "
-        "message, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        company_id,
-        integration_id,
-        event_id,
-        kind,
-        aurora_project_id,
-        action,
-        message,
-        details or {},
-    )
 
 
 async def mark_needs_attention(res: Resources, row: Any, reason: str) -> None:

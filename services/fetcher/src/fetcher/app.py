@@ -31,6 +31,7 @@ from pipeline_common import topics
 from pipeline_common.aurora import AuroraCall, AuroraClient, AuroraSettings, RateLimiter
 from pipeline_common.events import ImportRequested
 from pipeline_common.health import Progress, ReadinessCheck
+from pipeline_common.integration_log import write_log
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import AURORA_CALLS, AURORA_LIMITER_WAIT, EVENTS_SKIPPED
 from pipeline_common.secrets import TokenCipher
@@ -58,15 +59,15 @@ async def enqueue(pool: asyncpg.Pool[Any], queue: FetchQueue | Intake, request: 
         log.warning("import_for_unknown_integration", integration_id=request.integration_id)
         return result
     if result is Enqueued.COALESCED:
-        await pool.execute(
-            "INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, message, "
-            "details) VALUES ($1::uuid, $2::uuid, $3, 'coalesced', $4, $5, $6)",
-            request.company_id,
-            request.integration_id,
-            request.event_id,
-            request.aurora_project_id,
-            "merged into the project's fetch that was already waiting; one fetch reads the current state",
-            {"job_id": job_id},
+        await write_log(
+            pool,
+            company_id=request.company_id,
+            integration_id=request.integration_id,
+            kind="coalesced",
+            message="merged into the project's fetch that was already waiting; one fetch reads the current state",
+            event_id=request.event_id,
+            aurora_project_id=request.aurora_project_id,
+            details={"job_id": job_id},
         )
     log.info("import_enqueued", result=result.value, job_id=job_id, aurora_project_id=request.aurora_project_id)
     return result

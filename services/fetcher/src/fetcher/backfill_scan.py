@@ -29,6 +29,7 @@ from fetcher.queue import Enqueued, FetchJob, FetchQueue
 from fetcher.settings import FetcherSettings
 from pipeline_common.aurora import AuroraClient, AuroraError, InvalidCredentials, NotFound, RateLimited
 from pipeline_common.events import ImportReason, ImportRequested, TriggerRef, derive_event_id
+from pipeline_common.integration_log import mark_needs_attention, write_log
 from pipeline_common.logs import get_logger
 
 log = get_logger(__name__)
@@ -265,29 +266,18 @@ class BackfillScanner:
             backfill_id,
             reason[:2000],
         )
-        await self.pool.execute(
-            "INSERT INTO integration_log (company_id, integration_id, kind, message, details) "
-            "VALUES ($1::uuid, $2::uuid, 'backfill', $3, $4)",
-            job.company_id,
-            job.integration_id,
-            f"backfill {backfill_id} failed: {reason}",
-            {"backfill_id": backfill_id},
+        await write_log(
+            self.pool,
+            company_id=job.company_id,
+            integration_id=job.integration_id,
+            kind="backfill",
+            message=f"backfill {backfill_id} failed: {reason}",
+            details={"backfill_id": backfill_id},
         )
         await self.queue.complete(job, self.owner, note=f"backfill failed: {reason}"[:2000])
 
     async def _needs_attention(self, job: FetchJob, reason: str) -> None:
-        changed = await self.pool.fetchval(
-            "UPDATE integrations SET status = 'needs_attention', status_reason = $2, updated_at = now() "
-            "WHERE id = $1::uuid AND status = 'active' RETURNING id",
-            job.integration_id,
-            reason,
+        await mark_needs_attention(
+            self.pool, company_id=job.company_id, integration_id=job.integration_id, reason=reason
         )
-        if changed is not None:
-            await self.pool.execute(
-                "INSERT INTO integration_log (company_id, integration_id, kind, message) "
-                "VALUES ($1::uuid, $2::uuid, 'needs_attention', $3)",
-                job.company_id,
-                job.integration_id,
-                reason,
-            )
         self.credentials.forget(job.integration_id)

@@ -42,6 +42,7 @@ from pipeline_common.events import (
     derive_event_id,
     utcnow,
 )
+from pipeline_common.integration_log import mark_needs_attention, write_log
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import DEAD_LETTERS, EVENTS_FAILED, EVENTS_OUT, EVENTS_SKIPPED, RETRIES
 from pipeline_common.stage import ATTEMPT_HEADER
@@ -246,15 +247,15 @@ class Fetcher:
                 request.model_dump(mode="json"),
                 reason,
             )
-            await conn.execute(
-                "INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, message, "
-                "details) VALUES ($1::uuid, $2::uuid, $3, 'parked', $4, $5, $6)",
-                request.company_id,
-                request.integration_id,
-                request.event_id,
-                request.aurora_project_id,
-                f"import parked: {reason}; it completes on re-sync after the token is fixed",
-                {"coalesced_event_ids": list(job.coalesced_event_ids)},
+            await write_log(
+                conn,
+                company_id=request.company_id,
+                integration_id=request.integration_id,
+                kind="parked",
+                message=f"import parked: {reason}; it completes on re-sync after the token is fixed",
+                event_id=request.event_id,
+                aurora_project_id=request.aurora_project_id,
+                details={"coalesced_event_ids": list(job.coalesced_event_ids)},
             )
         await self.queue.park(job, self.owner, reason)
         EVENTS_SKIPPED.labels(STAGE, "parked").inc()
@@ -263,28 +264,22 @@ class Fetcher:
 
     async def _needs_attention(self, job: FetchJob, reason: str) -> None:
         request = job.request
-        changed = await self.pool.fetchval(
-            "UPDATE integrations SET status = 'needs_attention', status_reason = $2, updated_at = now() "
-            "WHERE id = $1::uuid AND status = 'active' RETURNING id",
-            request.integration_id,
-            reason,
-        )
-        if changed is not None:
-            await self._log(request, "needs_attention", reason)
+        if await mark_needs_attention(
+            self.pool, company_id=request.company_id, integration_id=request.integration_id, reason=reason
+        ):
             log.warning("integration_needs_attention", integration_id=request.integration_id, reason=reason)
         self.credentials.forget(request.integration_id)
         await self._park(job, reason)
 
     async def _log(self, request: ImportRequested, kind: str, message: str) -> None:
-        await self.pool.execute(
-            "INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, message) "
-            "VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6)",
-            request.company_id,
-            request.integration_id,
-            request.event_id,
-            kind,
-            request.aurora_project_id,
-            message,
+        await write_log(
+            self.pool,
+            company_id=request.company_id,
+            integration_id=request.integration_id,
+            kind=kind,
+            message=message,
+            event_id=request.event_id,
+            aurora_project_id=request.aurora_project_id,
         )
 
 

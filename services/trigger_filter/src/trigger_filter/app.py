@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 from pipeline_common import topics
 from pipeline_common.broker import publish_event
 from pipeline_common.events import ImportReason, ImportRequested, TriggerRef, WebhookReceived, derive_event_id
+from pipeline_common.integration_log import write_log
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import EVENTS_OUT, EVENTS_SKIPPED
 from pipeline_common.service import StageWiring, stage_service
@@ -137,16 +138,16 @@ class TriggerFilter:
             )
             if not first:
                 return
-            await conn.execute(
-                "INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, action, "
-                "message, details) VALUES ($1::uuid, $2::uuid, $3, 'webhook', $4, $5, $6, $7)",
-                integration.company_id,
-                integration.integration_id,
-                event.event_id,
-                event.aurora_project_id,
-                "import_requested" if decision.start else "skipped",
-                f"{event.event} {event.status or ''}".strip() + f": {decision.reason}",
-                {
+            await write_log(
+                conn,
+                company_id=integration.company_id,
+                integration_id=integration.integration_id,
+                kind="webhook",
+                message=f"{event.event} {event.status or ''}".strip() + f": {decision.reason}",
+                event_id=event.event_id,
+                aurora_project_id=event.aurora_project_id,
+                action="import_requested" if decision.start else "skipped",
+                details={
                     "event": event.event,
                     "status": event.status,
                     "agreement_id": event.agreement_id,

@@ -1,0 +1,55 @@
+"""The integration log a company reads (admin API, settings page): one writer for every service."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+IdLike = str | uuid.UUID
+
+
+def _uuid(value: IdLike | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+async def write_log(
+    conn: Any,
+    *,
+    company_id: IdLike,
+    integration_id: IdLike | None,
+    kind: str,
+    message: str,
+    event_id: str | None = None,
+    aurora_project_id: str | None = None,
+    action: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """`conn` is a pool or a connection; with a connection the entry joins its transaction."""
+    await conn.execute(
+        "INSERT INTO integration_log (company_id, integration_id, event_id, kind, aurora_project_id, action, "
+        "message, details) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8)",
+        _uuid(company_id),
+        _uuid(integration_id),
+        event_id,
+        kind,
+        aurora_project_id,
+        action,
+        message,
+        details or {},
+    )
+
+
+async def mark_needs_attention(conn: Any, *, company_id: IdLike, integration_id: IdLike, reason: str) -> bool:
+    """Flag an active integration as needing the company's action (e.g. Aurora rejected its token) and log it
+    once; returns whether this call changed the status."""
+    changed = await conn.fetchval(
+        "UPDATE integrations SET status = 'needs_attention', status_reason = $2, updated_at = now() "
+        "WHERE id = $1::uuid AND status = 'active' RETURNING id",
+        _uuid(integration_id),
+        reason,
+    )
+    if changed is not None:
+        await write_log(
+            conn, company_id=company_id, integration_id=integration_id, kind="needs_attention", message=reason
+        )
+    return changed is not None

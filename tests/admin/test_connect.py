@@ -149,10 +149,13 @@ async def test_triggers_reregister_subscriptions_and_disconnect_removes_them(
     only_project = {"triggers": [{"kind": "project_status_changed", "statuses": ["Design Ready"]}]}
     r = await company.put(f"{URL}/triggers", only_project)
     assert r.status_code == 200, r.text
-    hooks_now = aurora_webhooks(aurora_sim, tenant)
-    assert [h["event"] for h in hooks_now] == ["project_status_changed"]
+    # Agreements are always heard (Aurora cannot list them): a project-status import finds the signed one.
+    hooks_now = {h["event"]: h["id"] for h in aurora_webhooks(aurora_sim, tenant)}
+    assert set(hooks_now) == {"agreement_status_changed", "project_status_changed"}
+    assert hooks_now["agreement_status_changed"] == first_hook
     assert (await company.get(f"{URL}/triggers")).json()["subscriptions"] == [
-        {"event": "project_status_changed", "aurora_webhook_id": hooks_now[0]["id"]}
+        {"event": "agreement_status_changed", "aurora_webhook_id": first_hook},
+        {"event": "project_status_changed", "aurora_webhook_id": hooks_now["project_status_changed"]},
     ]
 
     # An imported project stays after the disconnect.
@@ -164,7 +167,7 @@ async def test_triggers_reregister_subscriptions_and_disconnect_removes_them(
     )
     r = await company.delete(URL)
     assert r.status_code == 200, r.text
-    assert r.json() == {"status": "disconnected", "subscriptions_deleted": 1, "subscriptions_not_deleted": []}
+    assert r.json() == {"status": "disconnected", "subscriptions_deleted": 2, "subscriptions_not_deleted": []}
     assert aurora_webhooks(aurora_sim, tenant) == []
     read = (await company.get(URL)).json()
     assert read["status"] == "disconnected"
@@ -178,7 +181,10 @@ async def test_triggers_reregister_subscriptions_and_disconnect_removes_them(
     assert r.status_code == 201, r.text
     assert r.json()["id"] == read["id"]
     assert r.json()["triggers"] == only_project["triggers"]
-    assert [h["event"] for h in aurora_webhooks(aurora_sim, tenant)] == ["project_status_changed"]
+    assert sorted(h["event"] for h in aurora_webhooks(aurora_sim, tenant)) == [
+        "agreement_status_changed",
+        "project_status_changed",
+    ]
     generation = await db_pool.fetchval(  # type: ignore[attr-defined]
         "SELECT webhook_generation FROM integrations WHERE id = $1", uuid.UUID(read["id"])
     )

@@ -151,6 +151,11 @@ class ProjectFetched(Contract):
         "proposal, web_proposal, sales_rep — the paths custom mappings point into",
     )
     documents: list[DocumentRef] = Field(default_factory=list)
+    agreement_signed_at: datetime | None = Field(
+        default=None,
+        description="when the snapshot's agreement was first reported signed (the signed webhook's arrival); "
+        "Aurora's agreement has no signed_at",
+    )
     received_at: datetime
     fetched_at: datetime
 

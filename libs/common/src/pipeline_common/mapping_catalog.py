@@ -196,6 +196,23 @@ def resolve_path(snapshot: Mapping[str, Any], path: str) -> Any:
     return current
 
 
+def snapshot_says(snapshot: Mapping[str, Any], path: str) -> bool:
+    """Whether the snapshot states the value at `path`, null included.
+
+    A key absent along the way means the fetcher did not read that part of Aurora (a record it could not
+    get): the snapshot says nothing, and an import must not take that for "Aurora has no value". An explicit
+    null (`"milestone": null`) is Aurora's own answer.
+    """
+    current: Any = snapshot
+    for part in path.split("."):
+        if current is None:
+            return True
+        if not isinstance(current, Mapping) or part not in current:
+            return False
+        current = current[part]
+    return True
+
+
 # ---------------------------------------------------------------- standard mappings
 
 
@@ -204,6 +221,8 @@ class ImportContext:
     """What a standard mapping needs besides the snapshot."""
 
     received_at: datetime | None = None
+    # When the agreement's signed webhook first arrived, if the fetcher knows (every import path reads it).
+    signed_at: datetime | None = None
     environment: str = "production"
 
 
@@ -272,10 +291,12 @@ def _first_present(*paths: str) -> Extractor:
 
 
 def _signed_at(snapshot: Mapping[str, Any], ctx: ImportContext) -> Any:
-    # Aurora's agreement has no signed_at: the time the signed webhook arrived is the best there is.
+    # Aurora's agreement has no signed_at: the time the signed webhook arrived is the best there is. An
+    # import the signed webhook did not start (project status, re-sync, backfill) has it from the fetcher;
+    # without it (a signature we never heard of), the time of this import's own webhook.
     status = resolve_path(snapshot, "agreement.status")
     if isinstance(status, str) and status.strip().lower() == "signed":
-        return ctx.received_at
+        return ctx.signed_at or ctx.received_at
     return None
 
 
@@ -421,7 +442,7 @@ STANDARD_MAPPINGS: Final[tuple[StandardMapping, ...]] = (
     ),
     _m(
         "project.signed_at",
-        "time the agreement_status_changed=signed webhook arrived",
+        "time the agreement_status_changed=signed webhook first arrived",
         "timestamp",
         "Signed date (Aurora's agreement has no signed_at)",
         _signed_at,

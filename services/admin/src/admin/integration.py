@@ -207,7 +207,7 @@ async def connect(body: ConnectRequest, company: CurrentCompany, res: Res) -> In
             creds,
             integration_id=integration_id,
             generation=generation,
-            needed_events={t.kind for t in triggers},
+            needed_events=subscriptions.needed_events(t.kind for t in triggers),
             recorded={},
         )
     except AuroraError as exc:
@@ -456,7 +456,7 @@ async def _sync(res: Resources, row: Any, kinds: list[str]) -> subscriptions.Syn
             creds,
             integration_id=row["id"],
             generation=row["webhook_generation"],
-            needed_events=set(kinds),
+            needed_events=subscriptions.needed_events(kinds),
             recorded=recorded,
         )
     except AuroraError as exc:

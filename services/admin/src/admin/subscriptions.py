@@ -1,8 +1,11 @@
 """The webhook subscriptions in Aurora that a company's triggers need, kept in step with the triggers.
 
-One subscription per event kind a trigger uses. Aurora's subscriptions cannot filter by status through the
-API (the field is undocumented), so every status arrives and the trigger filter decides; this keeps the
-number of subscriptions at most two per tenant, well under Aurora's five-per-event limit.
+One subscription per event kind a trigger uses, plus `agreement_status_changed` always: Aurora has no call that
+lists a project's agreements, so the integration hears every agreement (the trigger filter records them) and a
+project-status import, a re-sync or a backfill can attach the signed agreement, its PDF and its signed date.
+Aurora's subscriptions cannot filter by status through the API (the field is undocumented), so every status
+arrives and the trigger filter decides; this keeps the number of subscriptions at most two per tenant, well
+under Aurora's five-per-event limit.
 
 Sync is create-before-delete: the new set exists in Aurora before the database points at it, and the old
 subscriptions are removed only afterwards (best effort), so a failure never leaves the company without
@@ -13,6 +16,7 @@ create response, a crashed request) are treated as ours and removed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +28,15 @@ from pipeline_common.aurora import AuroraCredentials, AuroraError, NewWebhook, W
 from pipeline_common.logs import get_logger
 
 log = get_logger("admin.subscriptions")
+
+
+# Subscribed whatever the triggers: the only way to learn a project's agreements (see the module docstring).
+ALWAYS_SUBSCRIBED = frozenset({"agreement_status_changed"})
+
+
+def needed_events(trigger_kinds: Iterable[str]) -> set[str]:
+    """The Aurora events the integration subscribes to for these trigger kinds."""
+    return set(trigger_kinds) | ALWAYS_SUBSCRIBED
 
 
 @dataclass

@@ -148,6 +148,7 @@ class Fetcher:
             backfill_id=request.backfill_id,
             snapshot=snapshot.data,
             documents=snapshot.documents,
+            agreement_signed_at=snapshot.agreement_signed_at,
             received_at=request.received_at,
             fetched_at=utcnow(),
         )

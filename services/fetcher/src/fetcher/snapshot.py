@@ -1,8 +1,16 @@
 """Reads everything one import needs from Aurora's current state (the webhook is only a doorbell).
 
-Calls are made only when needed: the agreement only for agreement triggers, financing only with a financing
-id, pricing once per design, the signed document only for a signed agreement. Independent reads run
-concurrently; the per-key rate limiter in the client keeps the company under Aurora's limit.
+Every import path (agreement trigger, project-status trigger, re-sync, backfill) reads the same sections, so a
+signed deal carries the same data whichever way it arrives:
+- the agreement: the one the webhook names, else the one the trigger filter heard of for the project (the
+  latest signed, else the latest; Aurora cannot list agreements, see heard_agreements.py);
+- the design record (name, sizes, milestone) of the chosen design, from the designs list when that was read
+  for the choice, else one Retrieve Design call;
+- the financing: the id the webhook or the agreement names, else the design's financing selected in sales
+  mode (one List Financings call);
+- the signed PDF and signed date for a signed agreement.
+Independent reads run concurrently; the per-key rate limiter in the client keeps the company under Aurora's
+limit.
 """
 
 from __future__ import annotations
@@ -10,15 +18,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from fetcher.design_choice import DesignChoice, choose_design
+from fetcher.heard_agreements import HeardAgreement, agreement_heard, agreement_to_use
 from pipeline_common.aurora import (
     Agreement,
     AuroraClient,
     AuroraCredentials,
+    Financing,
     NotFound,
     Pricing,
 )
@@ -39,6 +50,8 @@ class Snapshot:
     data: dict[str, Any]
     design: DesignChoice
     documents: list[DocumentRef] = field(default_factory=list)
+    # When the signed webhook of the snapshot's agreement first arrived (Aurora's agreement has no signed_at).
+    agreement_signed_at: datetime | None = None
 
 
 async def _all_or_none(*calls: Awaitable[Any]) -> list[Any]:
@@ -64,11 +77,18 @@ class SnapshotReader:
         self.max_document_bytes = max_document_bytes
 
     async def read(self, request: ImportRequested, creds: AuroraCredentials) -> Snapshot:
+        heard = await self._heard(request)
         agreement: Agreement | None = None
         if request.agreement_id:
             project, agreement = await asyncio.gather(
                 self.aurora.retrieve_project(creds, request.aurora_project_id),
                 self.aurora.retrieve_agreement(creds, request.agreement_id),
+            )
+        elif heard is not None:
+            # An agreement we only heard of may be gone from Aurora since: the import goes on without it.
+            project, agreement = await asyncio.gather(
+                self.aurora.retrieve_project(creds, request.aurora_project_id),
+                self._optional(self.aurora.retrieve_agreement(creds, heard.agreement_id)),
             )
         else:
             project = await self.aurora.retrieve_project(creds, request.aurora_project_id)
@@ -91,7 +111,13 @@ class SnapshotReader:
         data = {"project": _dump(project), "agreement": _dump(agreement), **data, "sales_rep": rep}
         if signed is not None:
             documents.append(signed)
-        return Snapshot(data=data, design=choice, documents=documents)
+        signed_at = heard.signed_at if heard is not None and agreement is not None and agreement.is_signed else None
+        return Snapshot(data=data, design=choice, documents=documents, agreement_signed_at=signed_at)
+
+    async def _heard(self, request: ImportRequested) -> HeardAgreement | None:
+        if request.agreement_id:
+            return await agreement_heard(self.pool, request.integration_id, request.agreement_id)
+        return await agreement_to_use(self.pool, request.integration_id, request.aurora_project_id)
 
     async def _design_part(
         self, request: ImportRequested, creds: AuroraCredentials, agreement: Agreement | None
@@ -106,7 +132,9 @@ class SnapshotReader:
         async def price_of(design_id: str) -> float:
             return (await pricing_of(design_id)).system_price or 0.0
 
-        agreement_design = (agreement.design_id if agreement else None) or request.design_id
+        # The agreement's design: the one the webhook named, or a signed agreement's (the deal that was sold).
+        uses_agreement_design = agreement is not None and (request.agreement_id is not None or agreement.is_signed)
+        agreement_design = (agreement.design_id if agreement and uses_agreement_design else None) or request.design_id
         designs = [] if agreement_design else await self.aurora.list_designs(creds, request.aurora_project_id)
         choice = await choose_design(designs, agreement_design_id=agreement_design, price_of=price_of)
 
@@ -115,18 +143,20 @@ class SnapshotReader:
         design_id = choice.design_id
         financing_id = request.financing_id or (agreement.financing_id if agreement else None)
         if design_id:
+            listed = next((d for d in designs if d.id == design_id), None)
             reads: list[Any] = [
                 self.aurora.retrieve_design_summary(creds, design_id),
                 pricing_of(design_id),
                 self._optional(self.aurora.retrieve_default_proposal(creds, design_id)),
                 self._optional(self.aurora.retrieve_web_proposal(creds, design_id)),
                 self.aurora.list_design_assets(creds, design_id),
-                self._optional(self.aurora.retrieve_financing(creds, design_id, financing_id))
-                if financing_id
-                else self._none(),
+                self._financing(creds, design_id, financing_id),
+                self._none() if listed is not None else self._optional(self.aurora.retrieve_design(creds, design_id)),
             ]
-            summary, pricing, proposal, web_proposal, assets, financing = await _all_or_none(*reads)
-            design_record = next((d for d in designs if d.id == design_id), None)
+            summary, pricing, proposal, web_proposal, assets, financing, retrieved = await _all_or_none(*reads)
+            design_record = listed or retrieved
+            # Without the record (gone from Aurora since) its keys stay absent, not null: absent means "not
+            # read", so a replace import does not blank what the CRM has for them.
             data["design"] = {**(_dump(design_record) or {"id": design_id}), "summary": _dump(summary)}
             data["pricing"] = _dump(pricing)
             data["proposal"] = _dump(proposal)
@@ -136,6 +166,16 @@ class SnapshotReader:
         else:
             data.update(design=None, pricing=None, proposal=None, web_proposal=None, financing=None)
         return choice, data, documents
+
+    async def _financing(self, creds: AuroraCredentials, design_id: str, financing_id: str | None) -> Financing | None:
+        if financing_id:
+            result: Financing | None = await self._optional(
+                self.aurora.retrieve_financing(creds, design_id, financing_id)
+            )
+            return result
+        # No financing named: the one the salesperson selected in Aurora's sales mode, if any.
+        financings: list[Financing] = await self._optional(self.aurora.list_financings(creds, design_id)) or []
+        return next((f for f in financings if f.selected_in_sales_mode), None)
 
     @staticmethod
     async def _none() -> None:

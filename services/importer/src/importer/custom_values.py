@@ -19,7 +19,7 @@ import orjson
 from importer.integration_settings import CustomMapping
 from importer.strategies import SECTIONS_READ_ON_DEMAND, MatchingStrategy
 from pipeline_common.aurora.models import parse_aurora_timestamp
-from pipeline_common.mapping_catalog import PropertyType, resolve_path
+from pipeline_common.mapping_catalog import PropertyType, resolve_path, snapshot_says
 
 
 class ConversionError(ValueError):
@@ -192,12 +192,17 @@ def custom_values(
             continue
         if value is not None:
             result.values[pid] = value
-        elif strategy is MatchingStrategy.REPLACE and (
-            mapping.aurora_path.split(".", 1)[0] not in SECTIONS_READ_ON_DEMAND
-            or snapshot.get(mapping.aurora_path.split(".", 1)[0]) is not None
-        ):
+        elif strategy is MatchingStrategy.REPLACE and _aurora_has_none(snapshot, mapping.aurora_path):
             result.blanks.append(pid)
     return result
+
+
+def _aurora_has_none(snapshot: Mapping[str, Any], path: str) -> bool:
+    """Replace blanks a property only on Aurora's word: never because a part of Aurora was not read."""
+    section = path.split(".", 1)[0]
+    if section in SECTIONS_READ_ON_DEMAND and snapshot.get(section) is None:
+        return False
+    return snapshot_says(snapshot, path)
 
 
 def _to_json_text(value: Any) -> str:

@@ -7,8 +7,9 @@
 - skip: the existing project is left untouched; the import is logged and announced as skipped.
 
 Two refinements keep "exactly Aurora's" honest:
-- a section the fetcher reads only when the trigger names it (the agreement, the financing) being null means
-  "not read this time", not "Aurora has none", so replace keeps what the CRM has for it;
+- a section the fetcher reads only when it can find it (the agreement: named by the webhook or heard of
+  earlier; the financing) being null means "not read this time", not "Aurora has none", so replace keeps
+  what the CRM has for it; so does a key absent from a section (a record the fetcher could not get);
 - `signed_at` is the moment the company first learnt of the signature: a later import never moves it.
 """
 

@@ -120,7 +120,9 @@ class ProjectWriter:
 
     async def _import(self, conn: Any, event: ProjectFetched, settings: IntegrationSettings) -> ImportResult:
         snapshot = event.snapshot
-        context = ImportContext(received_at=event.received_at, environment=settings.environment)
+        context = ImportContext(
+            received_at=event.received_at, signed_at=event.agreement_signed_at, environment=settings.environment
+        )
         fields = standard_fields(snapshot, context)
         # The event's ids are the link: they hold even when a snapshot section is missing.
         fields.project["aurora_project_id"] = event.aurora_project_id

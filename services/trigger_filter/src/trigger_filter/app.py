@@ -17,6 +17,7 @@ from pipeline_common.integration_log import write_log
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import EVENTS_OUT, EVENTS_SKIPPED
 from pipeline_common.service import StageWiring, stage_service
+from trigger_filter.heard_agreements import record_agreement
 from trigger_filter.rulebook import RuleBook
 from trigger_filter.rules import Decision, IntegrationRules, decide
 
@@ -39,6 +40,10 @@ class TriggerFilter:
             EVENTS_SKIPPED.labels(STAGE, "unknown_integration").inc()
             log.info("webhook_ignored", reason=decision.reason, integration_id=event.integration_id)
             return
+        if integration.status != "disconnected":
+            # Whether or not agreements are a trigger: other imports of the project find its agreement here,
+            # and the record exists before any import this webhook starts is published.
+            await record_agreement(self.pool, integration.integration_id, event)
         if decision.start:
             decision = await self._claim(integration, decision, event, import_id)
         await self._record(integration, event, decision, import_id)

@@ -11,6 +11,7 @@ from aurora_sim import catalog
 from aurora_sim.errors import AuroraError, JSONBytes, not_found, unprocessable
 from aurora_sim.faults import FaultSpec
 from aurora_sim.generator import (
+    DESIGN_FIELDS,
     Created,
     ProjectPlan,
     agreement_values,
@@ -58,6 +59,10 @@ class ProjectIn(BaseModel):
     with_consumption_profile: bool = True
     with_battery: bool | None = None
     agreement_status: str | None = "sent"
+    signing_provider: str | None = Field(None, description="docusign or dropbox_sign; random when not given")
+    design: dict[str, Any] = Field(
+        default_factory=dict, description="fields set on every design: name, external_provider_id"
+    )
     fire_events: bool = True
     seed: int | None = None
 
@@ -172,6 +177,13 @@ async def post_project(request: Request, tenant_id: str, body: ProjectIn | None 
     status = _agreement_status(spec.agreement_status) if spec.agreement_status is not None else None
     if spec.sold_design is not None and spec.sold_design >= spec.designs:
         raise unprocessable("sold_design must index one of the designs")
+    unknown_design = sorted(set(spec.design) - set(DESIGN_FIELDS))
+    if unknown_design:
+        raise unprocessable(
+            f"Unknown design fields: {', '.join(unknown_design)} (settable: {', '.join(DESIGN_FIELDS)})"
+        )
+    if spec.signing_provider is not None and spec.signing_provider not in catalog.SIGNING_PROVIDERS:
+        raise unprocessable(f"signing_provider must be one of {', '.join(catalog.SIGNING_PROVIDERS)}")
     plan = ProjectPlan(
         overrides=overrides,
         designs=spec.designs,
@@ -180,6 +192,8 @@ async def post_project(request: Request, tenant_id: str, body: ProjectIn | None 
         with_consumption_profile=spec.with_consumption_profile,
         with_battery=spec.with_battery,
         agreement_status=status,
+        design_overrides=dict(spec.design),
+        signing_provider=spec.signing_provider,
     )
     rng = random.Random(spec.seed) if spec.seed is not None else sim.store.rng
     created = create_project(sim.store, tenant_id, plan, rng)

@@ -130,6 +130,12 @@ class ProjectPlan:
     agreement_status: str | None = "sent"
     installed: bool = False
     created_at: datetime | None = None
+    design_overrides: dict[str, Any] = field(default_factory=dict)
+    signing_provider: str | None = None
+
+
+# Design fields the control API may set (the rest follow from the generated system).
+DESIGN_FIELDS = ("name", "external_provider_id")
 
 
 @dataclass
@@ -448,6 +454,9 @@ def create_project(store: Store, tenant_id: str, plan: ProjectPlan, rng: random.
     for i in range(max(0, plan.designs)):
         with_battery = plan.with_battery if plan.with_battery is not None else rng.random() < 0.3
         design = _design(store, rng, project, i, with_battery, created_at + timedelta(minutes=5 * (i + 1)))
+        for name in DESIGN_FIELDS:
+            if name in plan.design_overrides:
+                setattr(design, name, plan.design_overrides[name])
         designs.append(design)
         events.append(("design_created", {"PROJECT_ID": project.id, "DESIGN_ID": design.id, "SOURCE": "app"}))
         events.append(
@@ -474,7 +483,14 @@ def create_project(store: Store, tenant_id: str, plan: ProjectPlan, rng: random.
                 financing_id = selected.id
         if plan.agreement_status is not None:
             agreement = _agreement(
-                store, rng, project, contract_design, financing_id, plan.agreement_status, created_at
+                store,
+                rng,
+                project,
+                contract_design,
+                financing_id,
+                plan.agreement_status,
+                created_at,
+                plan.signing_provider,
             )
             events.append(("agreement_status_changed", agreement_values(agreement)))
         if sold_index is not None and sold_index < len(designs):
@@ -507,8 +523,11 @@ def _agreement(
     financing_id: str | None,
     status: str,
     created_at: datetime,
+    signing_provider: str | None = None,
 ) -> Agreement:
+    # Drawn even when given, so the rest of a seeded project is the same either way.
     provider = rng.choice(catalog.SIGNING_PROVIDERS)
+    provider = signing_provider or provider
     docusign = provider == "docusign"
     agreement = Agreement(
         id=store.new_id(),

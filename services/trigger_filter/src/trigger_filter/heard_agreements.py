@@ -20,7 +20,8 @@ from trigger_filter.rules import normalise_status
 _UPSERT = """
 INSERT INTO heard_agreements AS h (integration_id, agreement_id, aurora_project_id, status, design_id,
                                    financing_id, first_heard_at, last_heard_at, signed_at)
-VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $7, CASE WHEN $4 = 'signed' THEN $7 END)
+VALUES ($1::uuid, $2, $3, $4::text, $5, $6, $7::timestamptz, $7::timestamptz,
+        CASE WHEN $4::text = 'signed' THEN $7::timestamptz END)
 ON CONFLICT (integration_id, agreement_id) DO UPDATE SET
     status = CASE WHEN h.status = 'signed' THEN h.status ELSE EXCLUDED.status END,
     design_id = COALESCE(EXCLUDED.design_id, h.design_id),

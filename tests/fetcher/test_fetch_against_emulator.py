@@ -94,8 +94,8 @@ def assert_each_endpoint_once(calls: Counter[str]) -> None:
     assert not repeated, f"calls made more than once in one fetch: {repeated}"
 
 
-async def test_signed_agreement_without_financing_makes_no_financing_call(rig: Rig) -> None:
-    company, _ = await rig.company()
+async def test_signed_agreement_without_financing_reads_the_design_record_and_the_selected_financing(rig: Rig) -> None:
+    company, api_key = await rig.company()
     project = rig.sim.create_project(
         company.tenant_id, with_financing=False, agreement_status="signed", designs=2, fire_events=False
     )
@@ -106,7 +106,8 @@ async def test_signed_agreement_without_financing_makes_no_financing_call(rig: R
     job = await rig.run(request)
 
     calls = aurora_calls(rig.sim, company.tenant_id)
-    assert not [c for c in calls if "/financings" in c], calls
+    # No financing named: the design's financings are listed once for the one selected in sales mode.
+    assert [c for c in calls if "/financings" in c] == [c for c in calls if c.endswith("/financings")], calls
     assert_each_endpoint_once(calls)
     assert not [c for c in calls if c.endswith("/designs")], "the agreement names the design; no list needed"
     assert sum(1 for c in calls if c.endswith("/summary")) == 1
@@ -116,7 +117,16 @@ async def test_signed_agreement_without_financing_makes_no_financing_call(rig: R
     body = fetched[0]["body"]
     assert body["event_id"] == derive_event_id(request.event_id, "fetch")
     assert body["design_rule"] == "agreement's design"
-    assert body["snapshot"]["financing"] is None
+    financing = body["snapshot"]["financing"]
+    assert (financing["financing_option"], financing["selected_in_sales_mode"]) == ("cash", True)
+    # The design record (name, sizes, milestone) is read even though no designs list was needed.
+    design = body["snapshot"]["design"]
+    with rig.sim.api(api_key) as aurora:
+        aurora_design = aurora.get(f"/tenants/{company.tenant_id}/designs/{design['id']}").json()["design"]
+    compared = ("id", "name", "external_provider_id", "system_size_stc", "system_size_ptc", "system_size_ac")
+    assert {k: design[k] for k in compared} == {k: aurora_design[k] for k in compared}
+    assert design["name"]
+    assert design["milestone"]["milestone"] == aurora_design["milestone"]["milestone"] == "sold"
     assert any(d["kind"] == "signed_agreement" for d in body["documents"])
     assert (await rig.status_of(job))["status"] == "done"
 
@@ -142,6 +152,22 @@ async def test_project_status_trigger_reads_no_agreement_and_only_the_chosen_des
     body = rig.broker.on(topics.PROJECT_FETCHED)[0]["body"]
     assert body["aurora_design_id"] == sold
     assert body["design_rule"] == "design with the sold milestone"
+
+
+async def test_without_a_financing_id_the_design_financing_selected_in_sales_mode_is_used(rig: Rig) -> None:
+    company, api_key = await rig.company()
+    project = rig.sim.create_project(company.tenant_id, agreement_status=None, with_financing=True, fire_events=False)
+    assert project.financing_id is not None
+    request = company.request(project.project_id, trigger=TriggerRef(kind="resync"))
+
+    await rig.run(request)
+
+    body = rig.broker.on(topics.PROJECT_FETCHED)[0]["body"]
+    financing = body["snapshot"]["financing"]
+    assert financing is not None, "the financing selected in sales mode was not read"
+    assert financing["id"] == project.financing_id
+    assert financing["selected_in_sales_mode"] is True
+    assert_each_endpoint_once(aurora_calls(rig.sim, company.tenant_id))
 
 
 async def test_revoked_token_marks_the_integration_and_parks_the_import(rig: Rig) -> None:

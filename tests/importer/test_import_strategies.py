@@ -150,6 +150,29 @@ async def test_replace_keeps_what_this_trigger_did_not_read(importer: Importer) 
     assert [d["kind"] for d in await importer.documents(project_id)] == ["signed_agreement"]
 
 
+async def test_replace_blanks_only_on_auroras_word_never_for_a_record_not_read(importer: Importer) -> None:
+    """A design record the fetcher could not read leaves its keys out of the snapshot: replace keeps what the
+    CRM has for them. An explicit null (no milestone) is Aurora's answer and is taken."""
+    company = await importer.company(strategy="replace")
+    await importer.map_property(company, "design_name", "text", "design.name")
+    await importer.map_property(company, "milestone", "text", "design.milestone.milestone")
+    snapshot = aurora_snapshot()
+    snapshot["design"].update(name="Design 2", milestone={"milestone": "sold", "created_at": None})
+    first = await _import(importer, company, snapshot)
+    project_id = first.announcement.crm_project_id
+    assert await importer.custom_values(project_id) == {"design_name": "Design 2", "milestone": "sold"}
+
+    later = aurora_snapshot(snapshot["project"]["id"])
+    later["design"] = {"id": snapshot["design"]["id"], "summary": snapshot["design"]["summary"]}  # record not read
+    await _import(importer, company, later)
+    assert await importer.custom_values(project_id) == {"design_name": "Design 2", "milestone": "sold"}
+
+    latest = aurora_snapshot(snapshot["project"]["id"])
+    latest["design"].update(name="Design 2", milestone=None)  # Aurora: the milestone was taken off
+    await _import(importer, company, latest)
+    assert await importer.custom_values(project_id) == {"design_name": "Design 2"}
+
+
 async def test_skip_leaves_the_existing_project_untouched(importer: Importer) -> None:
     company = await importer.company(strategy="enrich")
     snapshot = aurora_snapshot()

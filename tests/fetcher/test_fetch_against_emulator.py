@@ -155,7 +155,7 @@ async def test_project_status_trigger_reads_no_agreement_and_only_the_chosen_des
 
 
 async def test_without_a_financing_id_the_design_financing_selected_in_sales_mode_is_used(rig: Rig) -> None:
-    company, api_key = await rig.company()
+    company, _ = await rig.company()
     project = rig.sim.create_project(company.tenant_id, agreement_status=None, with_financing=True, fire_events=False)
     assert project.financing_id is not None
     request = company.request(project.project_id, trigger=TriggerRef(kind="resync"))

@@ -482,7 +482,8 @@ async def get_triggers(company: CurrentCompany, res: Res) -> TriggersOut:
     summary="Replace the triggers",
     description="Each rule is `agreement_status_changed` with statuses from sent, viewed, signed, or "
     "`project_status_changed` with one or more status names. Saving registers the Aurora webhook subscriptions "
-    "the rules need and removes the ones they no longer need. Nothing is saved if Aurora refuses.",
+    "the rules need and removes the ones they no longer need; `agreement_status_changed` stays subscribed "
+    "whatever the rules, so every import of a signed deal finds its agreement. Nothing is saved if Aurora refuses.",
     responses=error_responses(401, 404, 422, 502),
 )
 async def put_triggers(body: TriggersUpdate, company: CurrentCompany, res: Res) -> TriggersOut:

@@ -148,6 +148,7 @@ class Fetcher:
             backfill_id=request.backfill_id,
             snapshot=snapshot.data,
             documents=snapshot.documents,
+            documents_not_fetched=snapshot.documents_not_fetched,
             received_at=request.received_at,
             fetched_at=utcnow(),
         )
@@ -179,6 +180,7 @@ class Fetcher:
             design_id=snapshot.design.design_id,
             design_rule=snapshot.design.rule,
             documents=len(snapshot.documents),
+            documents_not_fetched=len(snapshot.documents_not_fetched),
             fetch_ms=round(elapsed * 1000, 1),
         )
 

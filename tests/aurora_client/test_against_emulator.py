@@ -22,6 +22,7 @@ from pipeline_common.aurora import (
     AuroraClient,
     AuroraCredentials,
     AuroraSettings,
+    FileUnavailable,
     InvalidCredentials,
     NewProject,
     NewWebhook,
@@ -422,7 +423,7 @@ async def test_production_emulator_rejects_sandbox_keys(production_sim: AuroraSi
             await aurora.retrieve_tenant(creds_of(tenant, "sk_sand_" + tenant.api_key.removeprefix("sk_prod_")))
 
 
-async def test_expired_file_url_is_not_permitted(client_for: Any) -> None:
+async def test_expired_file_url_is_unavailable(client_for: Any) -> None:
     # A private instance: moving the wall clock on the shared one would age every other test's data.
     with start_aurora_sim() as sim:
         tenant = sim.create_tenant("Expiry Co")
@@ -433,6 +434,7 @@ async def test_expired_file_url_is_not_permitted(client_for: Any) -> None:
             assert url is not None
             assert (await aurora.download(url)).size > 0
             sim.advance_clock(16 * 60)
-            with pytest.raises(NotPermitted, match="expired") as caught:
+            with pytest.raises(FileUnavailable, match="expired") as caught:
                 await aurora.download(url)
+    assert caught.value.status == 403
     assert "signature=" not in str(caught.value)

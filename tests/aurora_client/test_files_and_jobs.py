@@ -7,10 +7,15 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 import respx
+from pydantic import ValidationError
 
 from pipeline_common.aurora import (
     AgreementDownloadFailed,
+    AuroraSettings,
     DownloadRefused,
+    FileJobFailed,
+    FileUnavailable,
+    InvalidCredentials,
     NotPermitted,
     ResponseTooLarge,
     TransientAuroraError,
@@ -60,10 +65,17 @@ async def test_download_limit_is_enforced_while_streaming(harness: Harness, resp
     assert len(produced) < 10
 
 
-async def test_expired_file_url_is_not_permitted(harness: Harness, respx_mock: respx.MockRouter) -> None:
-    route = respx_mock.get(FILE_URL).mock(return_value=httpx.Response(403, text="expired"))
-    with pytest.raises(NotPermitted):
+@pytest.mark.parametrize("status", [401, 403, 404, 410])
+async def test_a_refused_file_url_is_unavailable_never_a_token_problem(
+    harness: Harness, respx_mock: respx.MockRouter, status: int
+) -> None:
+    # An expired pre-signed URL (403) or a storage 401 says nothing about the company's Aurora token.
+    route = respx_mock.get(FILE_URL).mock(return_value=httpx.Response(status, text="Request has expired"))
+    with pytest.raises(FileUnavailable) as caught:
         await harness.client.download(FILE_URL)
+    assert not isinstance(caught.value, InvalidCredentials | NotPermitted)
+    assert caught.value.status == status
+    assert "signature" not in str(caught.value)
     assert route.call_count == 1
 
 
@@ -151,6 +163,81 @@ async def test_download_refuses_urls_outside_the_allowed_https_hosts(
     with pytest.raises(DownloadRefused):
         await harness.client.download(url)
     assert not respx_mock.calls
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://aurora.test:8081/v1/companies",  # the emulator's host, another port (the admin API)
+        "http://aurora.test/files/abc.pdf",  # the emulator's host and default port, another scheme
+        "https://files.test:8443/files/abc.pdf",  # an allowed storage host, but not on 443
+    ],
+)
+async def test_download_compares_scheme_host_and_port(harness: Harness, respx_mock: respx.MockRouter, url: str) -> None:
+    with pytest.raises(DownloadRefused):
+        await harness.client.download(url)
+    assert not respx_mock.calls
+
+
+async def test_the_emulator_override_allows_exactly_its_own_origin(
+    make_harness: Callable[..., Harness], respx_mock: respx.MockRouter
+) -> None:
+    harness = make_harness(base_url="http://127.0.0.1:8090")
+    respx_mock.get("http://127.0.0.1:8090/files/f/a.pdf").mock(return_value=httpx.Response(200, content=b"ok"))
+    assert (await harness.client.download("http://127.0.0.1:8090/files/f/a.pdf")).content == b"ok"
+    for other in ("http://127.0.0.1:8081/v1/companies", "http://127.0.0.1/files/f/a.pdf", "https://127.0.0.1:8090/"):
+        with pytest.raises(DownloadRefused):
+            await harness.client.download(other)
+    assert len(respx_mock.calls) == 1
+
+
+def test_storage_hosts_are_named_narrowly_by_default_and_in_settings() -> None:
+    defaults = AuroraSettings(_env_file=None)
+    assert defaults.allowed_file_host_patterns() == ["*.aurorasolar.com"]
+    named = AuroraSettings(download_allowed_hosts="*.aurorasolar.com, aurora-assets.s3.us-west-2.amazonaws.com")
+    assert named.allowed_file_host_patterns()[1] == "aurora-assets.s3.us-west-2.amazonaws.com"
+    for broad in ("*.amazonaws.com", "*.s3.amazonaws.com", "aurora-*.s3.amazonaws.com", "*.cloudfront.net", "*"):
+        with pytest.raises(ValidationError, match="name storage hosts exactly"):
+            AuroraSettings(download_allowed_hosts=f"*.aurorasolar.com,{broad}")
+
+
+async def test_default_hosts_refuse_someone_elses_bucket(
+    make_harness: Callable[..., Harness], respx_mock: respx.MockRouter
+) -> None:
+    default_hosts = AuroraSettings.model_fields["download_allowed_hosts"].default
+    harness = make_harness(download_allowed_hosts=default_hosts, base_url=None)
+    for url in ("https://attacker.s3.amazonaws.com/x", "https://ec2-1-2-3-4.compute-1.amazonaws.com/x"):
+        with pytest.raises(DownloadRefused):
+            await harness.client.download(url)
+    assert not respx_mock.calls
+
+
+def pdf_job(status: str, file_url: str | None = None, error: str | None = None) -> httpx.Response:
+    body = {"job_id": "p1", "status": status, "file_url": file_url, "error": error, "design_id": "d1"}
+    return httpx.Response(202 if status == "in-progress" else 200, json={"proposal_pdf_generation_job": body})
+
+
+async def test_proposal_pdf_runs_the_modeled_job_and_polls(harness: Harness, respx_mock: respx.MockRouter) -> None:
+    run = respx_mock.post(f"{API}/designs/d1/proposal_pdf_generation/run").mock(return_value=pdf_job("in-progress"))
+    status = respx_mock.get(f"{API}/designs/d1/proposal_pdf_generation/status").mock(
+        side_effect=[pdf_job("in-progress"), pdf_job("succeeded", FILE_URL)]
+    )
+    assert await harness.client.proposal_pdf_file_url(CREDS, "d1") == FILE_URL
+    assert run.call_count == 1
+    assert status.call_count == 2
+    assert status.calls.last.request.url.params["job_id"] == "p1"
+    assert run.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_proposal_pdf_job_failure_and_slowness(harness: Harness, respx_mock: respx.MockRouter) -> None:
+    respx_mock.post(f"{API}/designs/d1/proposal_pdf_generation/run").mock(return_value=pdf_job("in-progress"))
+    status = respx_mock.get(f"{API}/designs/d1/proposal_pdf_generation/status")
+    status.mock(return_value=pdf_job("failed", error="template has no pages"))
+    with pytest.raises(FileJobFailed, match="template has no pages"):
+        await harness.client.proposal_pdf_file_url(CREDS, "d1")
+    status.mock(return_value=pdf_job("in-progress"))
+    with pytest.raises(TransientAuroraError, match="still 'in-progress'"):
+        await harness.client.proposal_pdf_file_url(CREDS, "d1", max_wait=0.2)
 
 
 async def test_download_checks_every_redirect(harness: Harness, respx_mock: respx.MockRouter) -> None:

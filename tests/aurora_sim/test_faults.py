@@ -81,3 +81,53 @@ def test_duplicate_and_out_of_order_webhooks(aurora_sim: AuroraSim) -> None:
     assert statuses.index("/a?s=viewed") > statuses.index("/a?s=signed")  # a stale `viewed` after `signed`
     injected = {d["injected"] for d in aurora_sim.deliveries(tenant_id=tenant.tenant_id)}
     assert injected == {None, "duplicate", "out_of_order"}
+
+
+def test_file_faults_hand_out_expired_urls_or_answer_401(aurora_sim: AuroraSim) -> None:
+    tenant = aurora_sim.create_tenant("Storage Trouble")
+    project = aurora_sim.create_project(tenant.tenant_id)
+    listing = f"/tenants/{tenant.tenant_id}/designs/{project.design_ids[0]}/assets"
+    with aurora_sim.api(tenant.api_key) as api, httpx.Client() as files:
+        assets = {a["asset_type"]: a for a in api.get(listing).json()["assets"]}
+        layout, shot = assets["Design Layout"], assets["CAD Screenshot"]
+        for asset, fault in ((layout, "expired"), (shot, "unauthorized")):
+            body = {"tenant_id": tenant.tenant_id, "asset_id": asset["id"], "fault": fault, "times": 1}
+            assert aurora_sim._control("POST", "/_sim/file-faults", json=body)
+        fresh = {a["asset_type"]: a for a in api.get(listing).json()["assets"]}
+        stale = files.get(fresh["Design Layout"]["url"])
+        assert stale.status_code == 403
+        assert stale.json()["errors"][0]["message"] == "Request has expired"
+        assert files.get(fresh["CAD Screenshot"]["url"]).status_code == 401
+        # Each fault is used up: the next URL works, and so does the next download.
+        again = {a["asset_type"]: a for a in api.get(listing).json()["assets"]}
+        assert files.get(again["Design Layout"]["url"]).status_code == 200
+        assert files.get(fresh["CAD Screenshot"]["url"]).status_code == 200
+
+
+def test_proposal_pdf_job_succeeds_fails_or_stalls(aurora_sim: AuroraSim) -> None:
+    tenant = aurora_sim.create_tenant("Proposals")
+    project = aurora_sim.create_project(tenant.tenant_id)
+    base = f"/tenants/{tenant.tenant_id}/designs/{project.design_ids[0]}/proposal_pdf_generation"
+    with aurora_sim.api(tenant.api_key) as api, httpx.Client() as files:
+
+        def run_and_read(reads: int) -> dict[str, object]:
+            started = api.post(f"{base}/run")
+            assert started.status_code == 202, started.text
+            job = started.json()["proposal_pdf_generation_job"]
+            assert job["status"] == "in-progress"
+            for _ in range(reads):
+                job = api.get(f"{base}/status", params={"job_id": job["job_id"]}).json()["proposal_pdf_generation_job"]
+            return dict(job)
+
+        done = run_and_read(2)
+        assert done["status"] == "succeeded"
+        pdf = files.get(str(done["file_url"]))
+        assert pdf.status_code == 200
+        assert pdf.content.startswith(b"%PDF-")
+        aurora_sim.set_faults(tenant_id=tenant.tenant_id, proposal_pdf_jobs="fail")
+        failed = run_and_read(2)
+        assert failed["status"] == "failed"
+        assert failed["error"]
+        aurora_sim.set_faults(tenant_id=tenant.tenant_id, proposal_pdf_jobs="stall")
+        assert run_and_read(5)["status"] == "in-progress"
+        assert api.get(f"{base}/status", params={"job_id": "nope"}).status_code == 404

@@ -266,11 +266,13 @@ async def test_signed_agreement_imports_a_complete_project(
         (a["name"], Decimal(str(a["cost"]))) for a in breakdown["adders"]
     }
 
-    # documents: the design assets and the signed agreement
+    # documents: the design assets, the signed agreement and the proposal PDF
     asset_kinds = {"design layout": "design_layout", "cad screenshot": "cad_screenshot", "design dxf": "design_dxf"}
-    expected_documents = sorted(["signed_agreement", *(asset_kinds[a["asset_type"].lower()] for a in assets)])
+    expected_documents = sorted(
+        ["signed_agreement", "proposal_pdf", *(asset_kinds[a["asset_type"].lower()] for a in assets)]
+    )
     assert sorted(d["kind"] for d in detail["documents"]) == expected_documents
-    assert len(expected_documents) == 4
+    assert len(expected_documents) == 5
     assert all(d["source"] == "aurora" and d["size"] > 0 for d in detail["documents"])
 
     # the integration log says what happened

@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from pipeline_common.events import ImportAction, TriggerRef
+from pipeline_common.events import DocumentNotFetched, ImportAction, TriggerRef
 from tests.importer.conftest import Importer, aurora_snapshot
 
 
@@ -171,6 +171,41 @@ async def test_replace_blanks_only_on_auroras_word_never_for_a_record_not_read(i
     latest["design"].update(name="Design 2", milestone=None)  # Aurora: the milestone was taken off
     await _import(importer, company, latest)
     assert await importer.custom_values(project_id) == {"design_name": "Design 2"}
+
+
+async def test_replace_keeps_a_document_this_fetch_could_not_download(importer: Importer) -> None:
+    """An expired file URL is not Aurora deleting the file: the copy the project has stays, and the log says why."""
+    company = await importer.company(strategy="replace")
+    snapshot = aurora_snapshot()
+    layout = await importer.document(b"layout " + uuid.uuid4().bytes, "design_layout", "l.pdf", "application/pdf", "a1")
+    dxf = await importer.document(b"dxf " + uuid.uuid4().bytes, "design_dxf", "d.dxf", "application/dxf", "a2")
+    first = await _import(importer, company, snapshot, documents=[layout, dxf])
+    project_id = first.announcement.crm_project_id
+    missing = DocumentNotFetched(
+        kind="design_layout", file_name="l.pdf", aurora_asset_id="a1", reason="Aurora 403 on download: expired"
+    )
+    event = importer.event(company, aurora_snapshot(snapshot["project"]["id"]), documents=[dxf])
+    second = await importer.writer.write(event.model_copy(update={"documents_not_fetched": [missing]}))
+    assert second.announcement is not None
+    assert second.announcement.action is ImportAction.REPLACED
+    assert sorted(d["kind"] for d in await importer.documents(project_id)) == ["design_dxf", "design_layout"]
+    assert second.details["documents_not_fetched"][0]["aurora_asset_id"] == "a1"
+
+
+async def test_the_same_bytes_under_two_kinds_are_two_documents(importer: Importer) -> None:
+    company = await importer.company(strategy="replace")
+    content = b"one pdf " + uuid.uuid4().bytes
+    layout = await importer.document(content, "design_layout", "l.pdf", "application/pdf", "a1")
+    spec = await importer.document(content, "design_file", "spec.pdf", "application/pdf", "a2")
+    first = await _import(importer, company, aurora_snapshot(), documents=[layout, spec])
+    project_id = first.announcement.crm_project_id
+    again = await _import(
+        importer, company, aurora_snapshot(first.announcement.aurora_project_id), documents=[layout, spec]
+    )
+    assert again.announcement.action is ImportAction.REPLACED
+    documents = await importer.documents(project_id)
+    assert sorted(d["kind"] for d in documents) == ["design_file", "design_layout"]
+    assert "documents" not in again.announcement.changed_fields
 
 
 async def test_skip_leaves_the_existing_project_untouched(importer: Importer) -> None:

@@ -131,6 +131,20 @@ class DocumentRef(BaseModel):
     aurora_asset_id: str | None = None
 
 
+class DocumentNotFetched(BaseModel):
+    """A document Aurora has but this fetch could not bring (expired URL, failed job, refused host, ...).
+
+    The import goes on without it; the next import of the project (a re-sync) tries again.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    file_name: str | None = None
+    aurora_asset_id: str | None = Field(default=None, description="asset, agreement or design id it comes from")
+    reason: str
+
+
 class ProjectFetched(Contract):
     ce_type: ClassVar[str] = "com.crm.aurora.project.fetched.v1"
     topic: ClassVar[str] = topics.PROJECT_FETCHED
@@ -155,6 +169,9 @@ class ProjectFetched(Contract):
         default=None,
         description="when the snapshot's agreement was first reported signed (the signed webhook's arrival); "
         "Aurora's agreement has no signed_at",
+    )
+    documents_not_fetched: list[DocumentNotFetched] = Field(
+        default_factory=list, description="documents left out of this import, with why"
     )
     received_at: datetime
     fetched_at: datetime

@@ -13,7 +13,7 @@ from aurora_sim.catalog import operation
 from aurora_sim.clock import fmt
 from aurora_sim.errors import AuroraError, not_found, unprocessable
 from aurora_sim.generator import geocode
-from aurora_sim.model import PROJECT_FIELDS, DownloadJob, Project, StoredFile, Webhook
+from aurora_sim.model import PROJECT_FIELDS, DownloadJob, Project, ProposalPdfJob, StoredFile, Webhook
 from aurora_sim.simulator import Simulator
 from aurora_sim.store import owned
 
@@ -414,6 +414,80 @@ async def retrieve_web_proposal(
     return ctx.reply({"web_proposal": {"url": url, "url_expired": False}})
 
 
+# Modeled: Aurora names "Run Proposal PDF Generation" and `proposal_pdf_generation_job_completed` but not the
+# path or shape; this follows its run/status job pattern (README, "proposal PDF").
+_PDF_RUN = "/tenants/{tenant_id}/designs/{design_id}/proposal_pdf_generation/run"
+_PDF_STATUS = "/tenants/{tenant_id}/designs/{design_id}/proposal_pdf_generation/status"
+_PDF_EVENT = "proposal_pdf_generation_job_completed"
+
+
+@router.post(_PDF_RUN, summary="Run Proposal PDF Generation (modeled)", status_code=202)
+async def run_proposal_pdf_generation(
+    design_id: str,
+    ctx: Context = Depends(authorize(operation("run_proposal_pdf_generation", "POST", _PDF_RUN))),
+) -> Response:
+    design = owned(ctx.store.designs, design_id, ctx.tenant.id)
+    spec = ctx.sim.faults.for_tenant(ctx.tenant.id)
+    job = ProposalPdfJob(
+        job_id=ctx.store.new_id(),
+        tenant_id=ctx.tenant.id,
+        design_id=design.id,
+        project_id=design.project_id,
+        requested_at=ctx.store.clock.now(),
+        outcome=spec.proposal_pdf_jobs if spec is not None else "succeed",
+    )
+    ctx.store.proposal_pdf_jobs[job.job_id] = job
+    return ctx.reply({"proposal_pdf_generation_job": job.to_api("in-progress", None)}, status=202)
+
+
+@router.get(_PDF_STATUS, summary="Retrieve Proposal PDF Generation Job (modeled)")
+async def proposal_pdf_generation_status(
+    design_id: str,
+    job_id: str | None = None,
+    ctx: Context = Depends(authorize(operation("retrieve_proposal_pdf_generation_status", "GET", _PDF_STATUS))),
+) -> Response:
+    design = owned(ctx.store.designs, design_id, ctx.tenant.id)
+    if not job_id:
+        raise unprocessable("job_id is required")
+    job = ctx.store.proposal_pdf_jobs.get(job_id)
+    if job is None or job.tenant_id != ctx.tenant.id or job.design_id != design.id:
+        raise not_found()
+    job.status_reads += 1
+    sim: Simulator = ctx.sim
+    key = "proposal_pdf_generation_job"
+    if job.outcome == "stall" or (
+        job.completed_at is None and job.status_reads <= sim.settings.download_job_pending_reads
+    ):
+        return ctx.reply({key: job.to_api("in-progress", None)})
+    first_completion = job.completed_at is None
+    completed_at = job.completed_at = job.completed_at or ctx.store.clock.now()
+    if job.outcome == "fail":
+        if first_completion:
+            ctx.fire(_PDF_EVENT, {"DESIGN_ID": design.id, "JOB_ID": job.job_id, "STATUS": "failed"})
+        return ctx.reply({key: job.to_api("failed", None, "Proposal PDF generation failed")})
+    if job.file_id is None:
+        project = ctx.store.projects[design.project_id]
+        stored = StoredFile(
+            id=ctx.store.new_id(),
+            kind="proposal_pdf",
+            file_name=f"proposal_{design.id[:8]}.pdf",
+            content_type="application/pdf",
+            context={
+                "title": "Solar Proposal",
+                "project_name": project.data.get("name"),
+                "address": (project.data.get("location") or {}).get("property_address"),
+                "system_size_stc": design.system_size_stc,
+                "system_price": (design.pricing or {}).get("system_price"),
+            },
+        )
+        ctx.store.files[stored.id] = stored
+        job.file_id = stored.id
+        ctx.fire(_PDF_EVENT, {"DESIGN_ID": design.id, "JOB_ID": job.job_id, "STATUS": "succeeded"})
+    expires = int((completed_at + timedelta(seconds=sim.settings.file_url_ttl_seconds)).timestamp())
+    url = sim.signed_file_url(ctx.request, ctx.store.files[job.file_id], expires)
+    return ctx.reply({key: job.to_api("succeeded", url)})
+
+
 # --- assets -------------------------------------------------------------------------------------------
 
 
@@ -422,7 +496,7 @@ def _asset_list(ctx: Context, asset_ids: Sequence[str]) -> Response:
     out = []
     for asset_id in ids:
         asset = ctx.store.assets[asset_id]
-        out.append(asset.to_api(ctx.sim.file_url(ctx.request, ctx.store.files[asset.file_id])))
+        out.append(asset.to_api(ctx.sim.asset_url(ctx.request, asset)))
     return ctx.reply({"assets": out})
 
 
@@ -452,7 +526,7 @@ async def retrieve_asset(
     ctx: Context = Depends(authorize(operation("retrieve_asset", "GET", "/tenants/{tenant_id}/assets/{asset_id}"))),
 ) -> Response:
     asset = owned(ctx.store.assets, asset_id, ctx.tenant.id)
-    return ctx.reply({"asset": asset.to_api(ctx.sim.file_url(ctx.request, ctx.store.files[asset.file_id]))})
+    return ctx.reply({"asset": asset.to_api(ctx.sim.asset_url(ctx.request, asset))})
 
 
 # --- users --------------------------------------------------------------------------------------------
@@ -675,6 +749,8 @@ async def download_file(request: Request, file_id: str, file_name: str) -> Respo
     problem = sim.check_signature(file_id, expires, request.query_params.get("signature", ""))
     if problem is not None:
         raise AuroraError(403, problem)
+    if sim.faults.take_file_fault(file_id, "unauthorized"):
+        raise AuroraError(401, "Unauthorized")
     body = sim.file_bytes(stored)
     return Response(
         body,

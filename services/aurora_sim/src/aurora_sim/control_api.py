@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from aurora_sim import catalog
 from aurora_sim.errors import AuroraError, JSONBytes, not_found, unprocessable
-from aurora_sim.faults import FaultSpec
+from aurora_sim.faults import FaultSpec, FileFault
 from aurora_sim.generator import (
     DESIGN_FIELDS,
     Created,
@@ -21,7 +21,7 @@ from aurora_sim.generator import (
     create_project,
     create_tenant,
 )
-from aurora_sim.model import PROJECT_FIELDS
+from aurora_sim.model import PROJECT_FIELDS, Asset, StoredFile
 from aurora_sim.simulator import Simulator
 from aurora_sim.store import owned
 
@@ -84,6 +84,13 @@ class MilestoneIn(BaseModel):
 class EventIn(BaseModel):
     event: str
     values: dict[str, str | None] = Field(default_factory=dict)
+
+
+class AssetIn(BaseModel):
+    asset_type: str = Field(description="e.g. `Racking Spec Sheet`; any of Aurora's asset types")
+    same_bytes_as: str = Field(description="id of an asset of the same tenant whose file this one repeats")
+    file_name: str | None = None
+    fire_events: bool = True
 
 
 class ClockIn(BaseModel):
@@ -342,6 +349,51 @@ async def get_webhooks(request: Request, tenant_id: str | None = None) -> dict[s
         )
         out.append(item)
     return {"webhooks": out}
+
+
+@router.post("/tenants/{tenant_id}/designs/{design_id}/assets", status_code=201)
+async def post_asset(request: Request, tenant_id: str, design_id: str, body: AssetIn) -> dict[str, Any]:
+    """Adds an asset to a design whose bytes repeat another asset's (one PDF uploaded under two types)."""
+    sim = _sim(request)
+    sim.store.tenant(tenant_id)
+    design = owned(sim.store.designs, design_id, tenant_id)
+    original = owned(sim.store.assets, body.same_bytes_as, tenant_id)
+    source = sim.store.files[original.file_id]
+    stored = StoredFile(
+        id=sim.store.new_id(),
+        kind=source.kind,
+        file_name=body.file_name or f"{body.asset_type.lower().replace(' ', '_')}_{design.id[:8]}_{source.file_name}",
+        content_type=source.content_type,
+        context=dict(source.context),
+    )
+    sim.store.files[stored.id] = stored
+    asset = Asset(
+        id=sim.store.new_id(),
+        tenant_id=tenant_id,
+        project_id=design.project_id,
+        design_id=design.id,
+        asset_type=body.asset_type,
+        file_name=stored.file_name,
+        content_type=stored.content_type,
+        created_at=sim.clock.now(),
+        file_id=stored.id,
+    )
+    sim.store.assets[asset.id] = asset
+    design.asset_ids.append(asset.id)
+    sim.store.projects[design.project_id].asset_ids.append(asset.id)
+    values: dict[str, str | None] = {"DESIGN_ID": design.id, "ASSET_ID": asset.id, "ASSET_TYPE": asset.asset_type}
+    deliveries = sim.dispatcher.fire(tenant_id, "asset_created", values) if body.fire_events else []
+    return {"asset_id": asset.id, "file_name": asset.file_name, "delivery_ids": deliveries}
+
+
+@router.post("/file-faults", status_code=201)
+async def post_file_fault(request: Request, fault: FileFault) -> dict[str, Any]:
+    """Storage faults on one asset's pre-signed URLs; cleared with the other faults by `DELETE /_sim/faults`."""
+    sim = _sim(request)
+    sim.store.tenant(fault.tenant_id)
+    asset = owned(sim.store.assets, fault.asset_id, fault.tenant_id)
+    sim.faults.set_file_fault(asset.file_id, fault)
+    return sim.faults.describe()
 
 
 @router.post("/faults")

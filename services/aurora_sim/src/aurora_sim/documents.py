@@ -98,6 +98,16 @@ def render(kind: str, context: dict[str, Any]) -> bytes:
         return png(160, 120, rows, cols)
     if kind == "dxf":
         return dxf(rows, cols)
+    if kind == "proposal_pdf":
+        return pdf(
+            str(context.get("title", "Solar Proposal")),
+            [
+                f"Project: {context.get('project_name', '')}",
+                f"Property: {context.get('address', '')}",
+                f"System size (STC): {context.get('system_size_stc', '')} W",
+                f"System price: {context.get('system_price', '')}",
+            ],
+        )
     if kind == "agreement_pdf":
         return pdf(
             str(context.get("title", "Solar Agreement")),

@@ -1,7 +1,7 @@
 """Fault injection: transport faults (latency, 5xx, 429 storms, timeouts, resets) and response/webhook quirks."""
 
 import random
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -22,6 +22,9 @@ class FaultSpec(BaseModel):
     unknown_enum_values: bool = False
     extra_fields: bool = False
     path_contains: str | None = Field(None, description="Only requests whose path contains this string.")
+    proposal_pdf_jobs: Literal["succeed", "fail", "stall"] = Field(
+        "succeed", description="How Run Proposal PDF Generation jobs started from now on end (stall: never)."
+    )
 
     @field_validator(
         "rate_limit_storm", "duplicate_webhooks", "error_rate", "timeout_rate", "reset_rate", mode="before"
@@ -33,11 +36,40 @@ class FaultSpec(BaseModel):
         return value
 
 
+class FileFault(BaseModel):
+    """A storage fault on one asset's pre-signed file URL (file URLs carry no tenant, so faults name the asset)."""
+
+    tenant_id: str
+    asset_id: str
+    fault: Literal["expired", "unauthorized"] = Field(
+        description="expired: the asset's URLs are handed out already expired (403 `Request has expired` on "
+        "download; a later read of the asset gives a fresh one once the fault is used up); unauthorized: "
+        "downloads of the asset's file answer 401."
+    )
+    times: int | None = Field(None, ge=1, description="How many URLs/downloads it affects; null = all.")
+
+
 class Faults:
     def __init__(self, seed: int | None) -> None:
         self.rng = random.Random(seed)
         self.global_spec: FaultSpec | None = None
         self.by_tenant: dict[str, FaultSpec] = {}
+        # by file id: the asset's stored file, which is what a download names
+        self.files: dict[str, FileFault] = {}
+
+    def set_file_fault(self, file_id: str, fault: FileFault) -> None:
+        self.files[file_id] = fault
+
+    def take_file_fault(self, file_id: str, fault: str) -> bool:
+        """Whether this URL issue / download of the file is hit by `fault`; uses up one of its `times`."""
+        spec = self.files.get(file_id)
+        if spec is None or spec.fault != fault:
+            return False
+        if spec.times is not None:
+            spec.times -= 1
+            if spec.times <= 0:
+                del self.files[file_id]
+        return True
 
     def set(self, spec: FaultSpec) -> None:
         if spec.tenant_id is None:
@@ -49,8 +81,10 @@ class Faults:
         if tenant_id is None:
             self.global_spec = None
             self.by_tenant.clear()
+            self.files.clear()
         else:
             self.by_tenant.pop(tenant_id, None)
+            self.files = {k: v for k, v in self.files.items() if v.tenant_id != tenant_id}
 
     def active(self) -> bool:
         return self.global_spec is not None or bool(self.by_tenant)
@@ -70,6 +104,7 @@ class Faults:
         return {
             "global": self.global_spec.model_dump() if self.global_spec else None,
             "tenants": {tid: spec.model_dump() for tid, spec in self.by_tenant.items()},
+            "files": [spec.model_dump() for spec in self.files.values()],
         }
 
 

@@ -287,7 +287,7 @@ class StoredFile:
     """Bytes are rendered lazily: bulk-generated projects should not pay for files nobody downloads."""
 
     id: str
-    kind: str  # layout_pdf | screenshot_png | dxf | agreement_pdf
+    kind: str  # layout_pdf | screenshot_png | dxf | agreement_pdf | proposal_pdf
     file_name: str
     content_type: str
     context: dict[str, Any]
@@ -315,6 +315,34 @@ class DownloadJob:
             "project_id": self.project_id,
             "design_id": self.design_id,
             "error": None,
+        }
+
+
+@dataclass(slots=True)
+class ProposalPdfJob:
+    """A *Run Proposal PDF Generation* job (modeled on the agreement download job; README)."""
+
+    job_id: str
+    tenant_id: str
+    design_id: str
+    project_id: str
+    requested_at: datetime
+    # Chosen when the job starts, from the tenant's faults: succeed, fail, or stall (never completes).
+    outcome: str = "succeed"
+    status_reads: int = 0
+    completed_at: datetime | None = None
+    file_id: str | None = None
+
+    def to_api(self, status: str, file_url: str | None, error: str | None = None) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "requested_at": fmt(self.requested_at),
+            "completed_at": fmt(self.completed_at),
+            "status": status,
+            "file_url": file_url,
+            "project_id": self.project_id,
+            "design_id": self.design_id,
+            "error": error,
         }
 
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from aurora_sim.clock import Clock
 from aurora_sim.documents import render
 from aurora_sim.faults import Faults
-from aurora_sim.model import StoredFile
+from aurora_sim.model import Asset, StoredFile
 from aurora_sim.ratelimit import SlidingWindowLimiter
 from aurora_sim.settings import Settings
 from aurora_sim.store import Store
@@ -61,6 +61,13 @@ class Simulator:
     def file_url(self, request: Request, stored: StoredFile) -> str:
         expires = int(self.clock.epoch()) + self.settings.file_url_ttl_seconds
         return self.signed_file_url(request, stored, expires)
+
+    def asset_url(self, request: Request, asset: Asset) -> str:
+        """An asset's pre-signed URL, fresh on every read, unless an `expired` file fault hands out a stale one."""
+        stored = self.store.files[asset.file_id]
+        if self.faults.take_file_fault(stored.id, "expired"):
+            return self.signed_file_url(request, stored, int(self.clock.epoch()) - 60)
+        return self.file_url(request, stored)
 
     def signed_file_url(self, request: Request, stored: StoredFile, expires: int) -> str:
         signature = self._signature(stored.id, expires)

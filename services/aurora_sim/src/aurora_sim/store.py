@@ -17,6 +17,7 @@ from aurora_sim.model import (
     DownloadJob,
     Financing,
     Project,
+    ProposalPdfJob,
     StoredFile,
     Tenant,
     User,
@@ -45,6 +46,7 @@ class Store:
         self.assets: dict[str, Asset] = {}
         self.files: dict[str, StoredFile] = {}
         self.jobs: dict[str, DownloadJob] = {}
+        self.proposal_pdf_jobs: dict[str, ProposalPdfJob] = {}
         self.web_proposals: dict[str, str] = {}
         self.webhooks: dict[str, Webhook] = {}
         self.tenant_webhooks: defaultdict[str, list[str]] = defaultdict(list)

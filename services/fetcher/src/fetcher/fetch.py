@@ -149,6 +149,7 @@ class Fetcher:
             snapshot=snapshot.data,
             documents=snapshot.documents,
             agreement_signed_at=snapshot.agreement_signed_at,
+            documents_not_fetched=snapshot.documents_not_fetched,
             received_at=request.received_at,
             fetched_at=utcnow(),
         )
@@ -180,6 +181,7 @@ class Fetcher:
             design_id=snapshot.design.design_id,
             design_rule=snapshot.design.rule,
             documents=len(snapshot.documents),
+            documents_not_fetched=len(snapshot.documents_not_fetched),
             fetch_ms=round(elapsed * 1000, 1),
         )
 

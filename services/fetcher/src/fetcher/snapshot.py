@@ -25,6 +25,7 @@ import asyncpg
 
 from fetcher.design_choice import DesignChoice, choose_design
 from fetcher.heard_agreements import HeardAgreement, agreement_heard, agreement_to_use
+from fetcher.documents import DocumentReader, Documents
 from pipeline_common.aurora import (
     Agreement,
     AuroraClient,
@@ -33,16 +34,7 @@ from pipeline_common.aurora import (
     NotFound,
     Pricing,
 )
-from pipeline_common.documents import store_blob
-from pipeline_common.events import DocumentRef, ImportRequested
-
-# Aurora asset types → the CRM's document kinds.
-ASSET_KINDS = {
-    "design layout": "design_layout",
-    "design dxf": "design_dxf",
-    "cad screenshot": "cad_screenshot",
-    "cad auto screenshot": "cad_screenshot",
-}
+from pipeline_common.events import DocumentNotFetched, DocumentRef, ImportRequested
 
 
 @dataclass
@@ -52,6 +44,7 @@ class Snapshot:
     documents: list[DocumentRef] = field(default_factory=list)
     # When the signed webhook of the snapshot's agreement first arrived (Aurora's agreement has no signed_at).
     agreement_signed_at: datetime | None = None
+    documents_not_fetched: list[DocumentNotFetched] = field(default_factory=list)
 
 
 async def _all_or_none(*calls: Awaitable[Any]) -> list[Any]:
@@ -75,6 +68,7 @@ class SnapshotReader:
         self.aurora = aurora
         self.pool = pool
         self.max_document_bytes = max_document_bytes
+        self.documents = DocumentReader(aurora, pool, max_document_bytes)
 
     async def read(self, request: ImportRequested, creds: AuroraCredentials) -> Snapshot:
         heard = await self._heard(request)
@@ -98,10 +92,10 @@ class SnapshotReader:
                 return None
             return _dump(await self._optional(self.aurora.retrieve_user(creds, project.owner_id)))
 
-        async def signed_document() -> DocumentRef | None:
+        async def signed_document() -> Documents:
             if agreement is None or not agreement.is_signed:
-                return None
-            return await self._signed_agreement(creds, agreement)
+                return Documents()
+            return await self.documents.signed_agreement(creds, agreement)
 
         # The sales rep and the signed document (a polled Aurora job, the slowest read) do not depend on the
         # design: they run alongside the design reads instead of after them.
@@ -109,10 +103,15 @@ class SnapshotReader:
             self._design_part(request, creds, agreement), sales_rep(), signed_document()
         )
         data = {"project": _dump(project), "agreement": _dump(agreement), **data, "sales_rep": rep}
-        if signed is not None:
-            documents.append(signed)
+        documents.extend(signed)
         signed_at = heard.signed_at if heard is not None and agreement is not None and agreement.is_signed else None
-        return Snapshot(data=data, design=choice, documents=documents, agreement_signed_at=signed_at)
+        return Snapshot(
+            data=data,
+            design=choice,
+            documents=documents.stored,
+            documents_not_fetched=documents.not_fetched,
+            agreement_signed_at=signed_at,
+        )
 
     async def _heard(self, request: ImportRequested) -> HeardAgreement | None:
         if request.agreement_id:
@@ -121,7 +120,7 @@ class SnapshotReader:
 
     async def _design_part(
         self, request: ImportRequested, creds: AuroraCredentials, agreement: Agreement | None
-    ) -> tuple[DesignChoice, dict[str, Any], list[DocumentRef]]:
+    ) -> tuple[DesignChoice, dict[str, Any], Documents]:
         pricing_cache: dict[str, Pricing] = {}
 
         async def pricing_of(design_id: str) -> Pricing:
@@ -139,7 +138,7 @@ class SnapshotReader:
         choice = await choose_design(designs, agreement_design_id=agreement_design, price_of=price_of)
 
         data: dict[str, Any] = {}
-        documents: list[DocumentRef] = []
+        documents = Documents()
         design_id = choice.design_id
         financing_id = request.financing_id or (agreement.financing_id if agreement else None)
         if design_id:
@@ -153,7 +152,10 @@ class SnapshotReader:
                 self._financing(creds, design_id, financing_id),
                 self._none() if listed is not None else self._optional(self.aurora.retrieve_design(creds, design_id)),
             ]
-            summary, pricing, proposal, web_proposal, assets, financing, retrieved = await _all_or_none(*reads)
+            # The proposal PDF job runs alongside; it never fails the import (fetcher.documents).
+            (summary, pricing, proposal, web_proposal, assets, financing, retrieved), pdf = await _all_or_none(
+                _all_or_none(*reads), self.documents.proposal_pdf(creds, design_id)
+            )
             design_record = listed or retrieved
             # Without the record (gone from Aurora since) its keys stay absent, not null: absent means "not
             # read", so a replace import does not blank what the CRM has for them.
@@ -162,7 +164,8 @@ class SnapshotReader:
             data["proposal"] = _dump(proposal)
             data["web_proposal"] = _dump(web_proposal)
             data["financing"] = _dump(financing)
-            documents.extend(await self._store_assets(assets))
+            documents.extend(await self.documents.design_assets(creds, design_id, assets))
+            documents.extend(pdf)
         else:
             data.update(design=None, pricing=None, proposal=None, web_proposal=None, financing=None)
         return choice, data, documents
@@ -188,38 +191,3 @@ class SnapshotReader:
             return await call
         except NotFound:
             return None
-
-    async def _store_assets(self, assets: list[Any]) -> list[DocumentRef]:
-        refs: list[DocumentRef] = []
-        for asset in assets:
-            if not asset.url:
-                continue
-            file = await self.aurora.download(asset.url, max_bytes=self.max_document_bytes)
-            content_type = file.content_type or asset.content_type or "application/octet-stream"
-            digest = await store_blob(self.pool, file.content, content_type)
-            kind = ASSET_KINDS.get((asset.asset_type or "").casefold(), "design_file")
-            refs.append(
-                DocumentRef(
-                    kind=kind,
-                    sha256=digest,
-                    file_name=asset.file_name or f"{asset.id}",
-                    content_type=content_type,
-                    size=file.size,
-                    aurora_asset_id=asset.id,
-                )
-            )
-        return refs
-
-    async def _signed_agreement(self, creds: AuroraCredentials, agreement: Agreement) -> DocumentRef:
-        url = await self.aurora.signed_agreement_file_url(creds, agreement.id)
-        file = await self.aurora.download(url, max_bytes=self.max_document_bytes)
-        content_type = file.content_type or "application/pdf"
-        digest = await store_blob(self.pool, file.content, content_type)
-        return DocumentRef(
-            kind="signed_agreement",
-            sha256=digest,
-            file_name=f"agreement-{agreement.id}.pdf",
-            content_type=content_type,
-            size=file.size,
-            aurora_asset_id=agreement.id,
-        )

@@ -176,6 +176,7 @@ class ProjectWriter:
                 strategy,
                 is_new=is_new,
                 agreement_read=snapshot.get("agreement") is not None,
+                not_fetched=event.documents_not_fetched,
             )
             if documents_changed:
                 changed.append("documents")
@@ -185,6 +186,8 @@ class ProjectWriter:
                 details["standard_field_problems"] = fields.problems
             if missing:
                 details["missing_documents"] = missing
+            if event.documents_not_fetched:
+                details["documents_not_fetched"] = [d.model_dump(mode="json") for d in event.documents_not_fetched]
             details["line_items"] = len(items)
             details["documents"] = len(event.documents) - len(missing)
         details["changed_fields"] = changed
@@ -336,4 +339,9 @@ def _message(action: ImportAction, match: Match | None, details: dict[str, Any])
     problems = len(details.get("conversion_problems", ())) + len(details.get("standard_field_problems", ()))
     if problems:
         text += f"; {problems} value(s) could not be converted, see details"
+    not_fetched = details.get("documents_not_fetched") or ()
+    if not_fetched:
+        # Which document and why, in the entry itself: the company re-syncs once the cause is fixed.
+        named = "; ".join(f"{d['kind']} {d.get('file_name') or ''} ({d['reason']})" for d in not_fetched)
+        text += f"; imported without {len(not_fetched)} document(s), a re-sync attaches them: {named}"
     return text

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 import httpx
 import orjson
@@ -25,12 +25,15 @@ from pipeline_common.aurora.errors import (
     AgreementDownloadFailed,
     AuroraError,
     DownloadRefused,
+    FileJobFailed,
+    FileUnavailable,
     NotFound,
     RateLimited,
     ResponseTooLarge,
     TransientAuroraError,
     UnexpectedResponse,
     error_for_status,
+    error_messages,
     redact,
 )
 from pipeline_common.aurora.models import (
@@ -46,6 +49,7 @@ from pipeline_common.aurora.models import (
     Pricing,
     Project,
     Proposal,
+    ProposalPdfJob,
     Tenant,
     User,
     Webhook,
@@ -60,6 +64,8 @@ logger = logging.getLogger("pipeline_common.aurora")
 M = TypeVar("M", bound=BaseModel)
 
 MAX_PER_PAGE: Final = 250
+# What a pre-signed storage URL answers when it expired, was revoked or its object is gone.
+FILE_URL_REFUSALS: Final = frozenset({401, 403, 404, 410})
 DEFAULT_PER_PAGE: Final = 100
 
 
@@ -104,6 +110,15 @@ class DownloadedFile:
 def _segment(value: str) -> str:
     # IDs can come from webhook query strings; quoting keeps a crafted value from changing the path.
     return quote(str(value), safe="")
+
+
+def _port_of(parts: SplitResult) -> int | None:
+    """The port a URL connects to (the scheme's default when none is written); None if it is malformed."""
+    try:
+        explicit = parts.port
+    except ValueError:
+        return None
+    return explicit if explicit is not None else {"https": 443, "http": 80}.get(parts.scheme)
 
 
 def _redacted_url(url: str) -> str:
@@ -302,30 +317,46 @@ class AuroraClient:
         `AgreementDownloadFailed` if Aurora reports failure, `TransientAuroraError` if it takes too long.
         """
         s = self.settings
-        budget = s.agreement_job_max_wait if max_wait is None else max_wait
-        delay = s.agreement_job_initial_delay if initial_delay is None else initial_delay
-        cap = s.agreement_job_max_delay if max_delay is None else max_delay
-        endpoint = "signed_agreement_file_url"
-        deadline = time.monotonic() + budget
+        return await self._job_file_url(
+            "signed_agreement_file_url",
+            run=lambda: self.run_agreement_download_url(creds, agreement_id),
+            status=lambda job_id: self.agreement_download_url_status(creds, agreement_id, job_id),
+            failure=AgreementDownloadFailed,
+            secrets=self._secrets(creds),
+            max_wait=s.agreement_job_max_wait if max_wait is None else max_wait,
+            initial_delay=s.agreement_job_initial_delay if initial_delay is None else initial_delay,
+            max_delay=s.agreement_job_max_delay if max_delay is None else max_delay,
+        )
 
-        job = await self.run_agreement_download_url(creds, agreement_id)
+    async def _job_file_url(
+        self,
+        endpoint: str,
+        *,
+        run: Callable[[], Awaitable[AgreementDownloadJob]],
+        status: Callable[[str], Awaitable[AgreementDownloadJob]],
+        failure: type[FileJobFailed],
+        secrets: Sequence[str],
+        max_wait: float,
+        initial_delay: float,
+        max_delay: float,
+    ) -> str:
+        """Aurora's run/status job pattern: start the job, poll with backoff until it has a `file_url`."""
+        deadline = time.monotonic() + max_wait
+        delay = initial_delay
+        job = await run()
         while True:
             if job.succeeded and job.file_url:
                 return job.file_url
             if job.failed:
-                raise AgreementDownloadFailed(
-                    redact(str(job.error or "agreement download job failed"), self._secrets(creds)),
-                    endpoint=endpoint,
-                )
+                raise failure(redact(str(job.error or "job failed"), secrets), endpoint=endpoint)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TransientAuroraError(
-                    f"agreement download job {job.job_id} still {job.status!r} after {budget:.0f}s",
-                    endpoint=endpoint,
+                    f"job {job.job_id} still {job.status!r} after {max_wait:.0f}s", endpoint=endpoint
                 )
             await self._sleep(min(delay, remaining))
-            delay = min(max(delay * 2, 0.05), cap)
-            job = await self.agreement_download_url_status(creds, agreement_id, job.job_id)
+            delay = min(max(delay * 2, 0.05), max_delay)
+            job = await status(job.job_id)
 
     # --- proposals ----------------------------------------------------------------------------------
 
@@ -341,6 +372,45 @@ class AuroraClient:
     async def retrieve_web_proposal(self, creds: AuroraCredentials, design_id: str) -> WebProposal:
         data = await self._call(creds, "GET", "retrieve_web_proposal", f"/designs/{_segment(design_id)}/web_proposal")
         return self._one(data, "web_proposal", WebProposal, "retrieve_web_proposal")
+
+    async def proposal_pdf_file_url(
+        self, creds: AuroraCredentials, design_id: str, *, max_wait: float | None = None
+    ) -> str:
+        """Run Aurora's *Run Proposal PDF Generation* job for the design and poll it until it yields a `file_url`.
+
+        MODELED: Aurora documents the endpoint by name and its `proposal_pdf_generation_job_completed` event,
+        not its path or shape. This follows its run/status job pattern (like the agreement download):
+        `POST /designs/{id}/proposal_pdf_generation/run` → 202 `{"proposal_pdf_generation_job": {job_id,
+        status, file_url, error, …}}`, then `GET …/proposal_pdf_generation/status?job_id=` — the choice fixed in
+        services/aurora_sim/README.md. Change both if Aurora publishes the real path.
+
+        Raises `FileJobFailed` if Aurora reports failure, `TransientAuroraError` after `max_wait` (default
+        `proposal_pdf_job_max_wait`, short: the PDF is a nice-to-have next to the web proposal link).
+        """
+        s = self.settings
+        path = f"/designs/{_segment(design_id)}/proposal_pdf_generation"
+        key = "proposal_pdf_generation_job"
+
+        async def run() -> ProposalPdfJob:
+            data = await self._call(creds, "POST", "run_proposal_pdf_generation", f"{path}/run")
+            return self._one(data, key, ProposalPdfJob, "run_proposal_pdf_generation")
+
+        async def status(job_id: str) -> ProposalPdfJob:
+            data = await self._call(
+                creds, "GET", "proposal_pdf_generation_status", f"{path}/status", params={"job_id": job_id}
+            )
+            return self._one(data, key, ProposalPdfJob, "proposal_pdf_generation_status")
+
+        return await self._job_file_url(
+            "proposal_pdf_file_url",
+            run=run,
+            status=status,
+            failure=FileJobFailed,
+            secrets=self._secrets(creds),
+            max_wait=s.proposal_pdf_job_max_wait if max_wait is None else max_wait,
+            initial_delay=s.agreement_job_initial_delay,
+            max_delay=s.agreement_job_max_delay,
+        )
 
     # --- assets -------------------------------------------------------------------------------------
 
@@ -491,17 +561,31 @@ class AuroraClient:
             return result
 
     def check_file_url(self, url: str) -> None:
-        """SSRF guard: a file URL came from Aurora's response, but is fetched only over https from Aurora's and
-        its storage's hosts (or, locally, from the emulator that the base_url override names)."""
+        """SSRF guard: a file URL came from Aurora's response, but is fetched only over https, on port 443, from
+        the hosts `download_allowed_hosts` names (Aurora's and its storage's), or, locally, from exactly the
+        scheme, host and port of the emulator that the base_url override names (not any port on that host:
+        the admin API may listen there too)."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
+        port = _port_of(parts)
         override = urlsplit(self.settings.base_url) if self.settings.base_url else None
-        if override is not None and host == (override.hostname or "").lower() and parts.scheme == override.scheme:
+        if (
+            override is not None
+            and host
+            and (parts.scheme, host, port) == (override.scheme, (override.hostname or "").lower(), _port_of(override))
+        ):
             return
-        patterns = [p.strip().lower() for p in self.settings.download_allowed_hosts.split(",") if p.strip()]
-        if parts.scheme != "https" or not host or not any(fnmatch.fnmatchcase(host, p) for p in patterns):
+        patterns = self.settings.allowed_file_host_patterns()
+        if (
+            parts.scheme != "https"
+            or not host
+            or port != 443
+            or not any(fnmatch.fnmatchcase(host, p) for p in patterns)
+        ):
             raise DownloadRefused(
-                f"refused to download {_redacted_url(url)}: not an allowed https file host", endpoint="download"
+                f"refused to download {_redacted_url(url)}: not an allowed https file host "
+                "(AURORA_DOWNLOAD_ALLOWED_HOSTS)",
+                endpoint="download",
             )
 
     async def _download_once(self, url: str, limit: int, deadline: float) -> DownloadedFile:
@@ -524,6 +608,13 @@ class AuroraClient:
         endpoint = "download"
         if response.status_code >= 400:
             body = await response.aread()
+            if response.status_code in FILE_URL_REFUSALS:
+                # The URL is its own credential: its refusal never means the company's API token was rejected.
+                raise FileUnavailable(
+                    f"{_redacted_url(url)} answered {response.status_code}: {error_messages(body)[:200]}",
+                    status=response.status_code,
+                    endpoint=endpoint,
+                )
             raise error_for_status(response.status_code, body, endpoint=endpoint, headers=response.headers)
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

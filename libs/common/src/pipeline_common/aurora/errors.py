@@ -95,8 +95,20 @@ class DownloadRefused(PermanentAuroraError):
     """A file URL outside the allowed schemes and hosts (SSRF guard): never fetched."""
 
 
-class AgreementDownloadFailed(PermanentAuroraError):
+class FileJobFailed(PermanentAuroraError):
+    """Aurora reported a file-producing job (signed-agreement download URL, proposal PDF) as failed."""
+
+
+class AgreementDownloadFailed(FileJobFailed):
     """Aurora reported the signed-agreement download job as failed."""
+
+
+class FileUnavailable(PermanentAuroraError):
+    """A pre-signed file URL answered 401, 403, 404 or 410 (expired, revoked or gone).
+
+    Deliberately not `InvalidCredentials`/`NotPermitted`: the URL is its own credential, so its refusal says
+    nothing about the company's API token. A fresh URL (re-read from Aurora's API) may well work.
+    """
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

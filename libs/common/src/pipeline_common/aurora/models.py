@@ -281,6 +281,13 @@ class AgreementDownloadJob(AuroraModel):
         return self.status == "failed"
 
 
+class ProposalPdfJob(AgreementDownloadJob):
+    """The *Run Proposal PDF Generation* job: the same run/status job object as the agreement download.
+
+    Modeled: Aurora names the endpoint and its completion event, not its shape (services/aurora_sim/README.md).
+    """
+
+
 class Proposal(AuroraModel):
     id: str | None = None
     created_at: AuroraTimestamp = None

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AURORA_DOMAIN_SUFFIX = ".aurorasolar.com"
+
+
+def _patterns(value: str) -> list[str]:
+    return [p.strip().lower() for p in value.split(",") if p.strip()]
 
 
 class AuroraSettings(BaseSettings):
@@ -15,10 +21,28 @@ class AuroraSettings(BaseSettings):
         description="Overrides the host derived from the token; how local runs and tests reach the emulator.",
     )
     download_allowed_hosts: str = Field(
-        default="*.aurorasolar.com,*.amazonaws.com,*.cloudfront.net",
-        description="Comma-separated host patterns file URLs may point at (Aurora's and its storage's). Only "
-        "https is fetched, except from the base_url override's own host (the emulator).",
+        default="*.aurorasolar.com",
+        description="Comma-separated hosts that file URLs (assets, signed agreements, proposal PDFs) may point "
+        "at: Aurora's own (`*.aurorasolar.com`) plus Aurora's storage, named exactly (e.g. "
+        "`<aurora's bucket>.s3.us-west-2.amazonaws.com`). Aurora does not publish its storage hosts: add the ones "
+        "its file URLs use (a refused download is named in the integration log). Wildcards are accepted only "
+        "below aurorasolar.com: `*.amazonaws.com` would include anyone's bucket or EC2 instance. Only https on "
+        "port 443 is fetched, except from exactly the base_url override's scheme, host and port (the emulator).",
     )
+
+    @field_validator("download_allowed_hosts")
+    @classmethod
+    def _hosts_are_narrow(cls, value: str) -> str:
+        for pattern in _patterns(value):
+            if any(c in pattern for c in "*?[") and not pattern.endswith(AURORA_DOMAIN_SUFFIX):
+                raise ValueError(
+                    f"{pattern!r}: name storage hosts exactly; wildcards are allowed only below aurorasolar.com"
+                )
+        return value
+
+    def allowed_file_host_patterns(self) -> list[str]:
+        return _patterns(self.download_allowed_hosts)
+
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
     write_timeout: float = Field(default=30.0, gt=0)
@@ -48,3 +72,6 @@ class AuroraSettings(BaseSettings):
     # (a job that is already done costs no extra call), later ones back off to agreement_job_max_delay.
     agreement_job_initial_delay: float = Field(default=0.05, ge=0)
     agreement_job_max_delay: float = Field(default=5.0, ge=0)
+    # The proposal PDF is optional next to the web proposal link: a slow job is given up on sooner, and the
+    # import goes on without it (a later re-sync attaches it).
+    proposal_pdf_job_max_wait: float = Field(default=20.0, gt=0)

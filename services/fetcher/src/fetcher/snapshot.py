@@ -24,8 +24,8 @@ from typing import Any
 import asyncpg
 
 from fetcher.design_choice import DesignChoice, choose_design
-from fetcher.heard_agreements import HeardAgreement, agreement_heard, agreement_to_use
 from fetcher.documents import DocumentReader, Documents
+from fetcher.heard_agreements import HeardAgreement, agreement_heard, agreement_to_use
 from pipeline_common.aurora import (
     Agreement,
     AuroraClient,

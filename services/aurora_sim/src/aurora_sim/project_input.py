@@ -55,6 +55,7 @@ def _place(payload: dict[str, Any], problems: list[str]) -> dict[str, Any] | Non
     accepted; giving the same thing twice with different values is refused rather than silently picking one.
     """
     found: dict[str, Any] = {}
+    labels: dict[str, str] = {}
     sources: list[tuple[str, dict[str, Any]]] = []
     if "location" in payload:
         location = payload["location"]
@@ -89,9 +90,9 @@ def _place(payload: dict[str, Any], problems: list[str]) -> dict[str, Any] | Non
                 problems.append(f"{label} must be a number")
                 continue
             if key in found and found[key] != value:
-                problems.append(f"{label} disagrees with the other address shape in the same body")
+                problems.append(f"{labels[key]} and {label} disagree")
                 continue
-            found[key] = value
+            found[key], labels[key] = value, label
     return found
 
 

@@ -180,11 +180,6 @@ def error_message_list(body: bytes) -> list[str]:
     return [body[:200].decode("utf-8", "replace").strip()]
 
 
-def error_messages(body: bytes) -> str:
-    """Aurora's `{"errors": [{"message": ...}]}` joined; a short excerpt of anything else."""
-    return "; ".join(error_message_list(body))
-
-
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Retry-After as seconds: Aurora sends integer seconds, but HTTP also allows a date."""
     if value is None or not value.strip():

@@ -12,6 +12,7 @@ import respx
 from pipeline_common.aurora import (
     AuroraError,
     InvalidCredentials,
+    InvalidRequest,
     NewProject,
     NewWebhook,
     NotFound,
@@ -177,7 +178,7 @@ async def test_per_page_bounds_are_checked_locally(harness: Harness) -> None:
         (404, NotFound),
         (405, PermanentAuroraError),
         (409, PermanentAuroraError),
-        (422, PermanentAuroraError),
+        (422, InvalidRequest),
     ],
 )
 async def test_client_errors_are_mapped_and_never_retried(

@@ -143,7 +143,9 @@ async def test_unsigned_agreement_is_permanent(harness: Harness, respx_mock: res
     )
     with pytest.raises(Exception, match="not signed") as caught:
         await harness.client.signed_agreement_file_url(CREDS, "a1")
-    assert caught.value.__class__.__name__ == "PermanentAuroraError"
+    # A 422 is Aurora refusing the request: permanent (InvalidRequest is a PermanentAuroraError), never retried.
+    assert caught.value.__class__.__name__ == "InvalidRequest"
+    assert not getattr(caught.value, "retryable", True)
     assert route.call_count == 1
 
 

@@ -6,7 +6,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from aurora_sim import aurora_api, control_api
+from aurora_sim import aurora_api, control_api, control_projects
 from aurora_sim.errors import AuroraError, JSONBytes, error_body
 from aurora_sim.settings import Settings
 from aurora_sim.simulator import Simulator
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(aurora_api.router)
     app.include_router(aurora_api.files_router)
     app.include_router(control_api.router)
+    app.include_router(control_projects.router)
 
     @app.exception_handler(AuroraError)
     async def aurora_error(_: Request, exc: AuroraError) -> Response:

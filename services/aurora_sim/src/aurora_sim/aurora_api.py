@@ -12,8 +12,9 @@ from aurora_sim.auth import Context, authorize
 from aurora_sim.catalog import operation
 from aurora_sim.clock import fmt
 from aurora_sim.errors import AuroraError, not_found, unprocessable
-from aurora_sim.generator import geocode
 from aurora_sim.model import PROJECT_FIELDS, DownloadJob, Project, ProposalPdfJob, StoredFile, Webhook
+from aurora_sim.project_changes import apply_changes, change_events
+from aurora_sim.project_input import validate_project
 from aurora_sim.simulator import Simulator
 from aurora_sim.store import owned
 
@@ -75,73 +76,6 @@ async def retrieve_tenant(
 
 # --- projects -----------------------------------------------------------------------------------------
 
-_STRING_FIELDS = (
-    "name",
-    "external_provider_id",
-    "status",
-    "customer_salutation",
-    "customer_first_name",
-    "customer_last_name",
-    "customer_email",
-    "customer_phone",
-    "mailing_address",
-    "owner_id",
-    "team_id",
-    "partner_id",
-)
-
-
-def _validate_project(ctx: Context, payload: dict[str, Any], creating: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for name in _STRING_FIELDS:
-        if name in payload:
-            value = payload[name]
-            # Aurora rejects JSON null on optional strings; omit the key instead (reference §4.2).
-            if not isinstance(value, str):
-                raise unprocessable(f"{name} must be a string")
-            if len(value) > 255:
-                raise unprocessable(f"{name} is too long (maximum is 255 characters)")
-            data[name] = value
-    if "owner_id" in data:
-        owner = ctx.store.users.get(data["owner_id"])
-        if owner is None or owner.tenant_id != ctx.tenant.id:
-            raise unprocessable("owner_id is not a user of this tenant")
-    if "project_type" in payload:
-        if payload["project_type"] not in ("residential", "commercial"):
-            raise unprocessable("project_type must be one of residential, commercial")
-        data["project_type"] = payload["project_type"]
-    if "tags" in payload:
-        tags = payload["tags"]
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise unprocessable("tags must be an array of strings")
-        data["tags"] = list(tags)
-    if "preferred_solar_modules" in payload:
-        modules = payload["preferred_solar_modules"]
-        if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
-            raise unprocessable("preferred_solar_modules must be an array of strings")
-        data["preferred_solar_modules"] = list(modules)
-    location = payload.get("location")
-    if location is not None or creating:
-        if not isinstance(location, dict):
-            raise unprocessable("location must include property_address or latitude and longitude")
-        address = location.get("property_address")
-        lat, lon = location.get("latitude"), location.get("longitude")
-        has_address = isinstance(address, str) and address.strip() != ""
-        has_point = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon))
-        if not has_address and not has_point:
-            raise unprocessable("location must include property_address or latitude and longitude")
-        if has_point and not (-90 <= float(lat or 0) <= 90 and -180 <= float(lon or 0) <= 180):
-            raise unprocessable("latitude/longitude out of range")
-        data["location"] = geocode(
-            ctx.store.rng,
-            {
-                "property_address": address if has_address else None,
-                "latitude": lat if has_point else None,
-                "longitude": lon if has_point else None,
-            },
-        )
-    return data
-
 
 @router.get("/tenants/{tenant_id}/projects", summary="List Projects")
 async def list_projects(
@@ -160,7 +94,7 @@ async def create_project(
     ctx: Context = Depends(authorize(operation("create_project", "POST", "/tenants/{tenant_id}/projects"))),
 ) -> Response:
     payload = await _json_object(ctx.request, "project")
-    data = _validate_project(ctx, payload, creating=True)
+    data = validate_project(ctx.store, ctx.tenant.id, payload, creating=True)
     users = ctx.store.tenant_users.get(ctx.tenant.id, [])
     defaults: dict[str, Any] = {name: None for name in PROJECT_FIELDS}
     defaults.update(
@@ -199,11 +133,9 @@ async def update_project(
 ) -> Response:
     project = owned(ctx.store.projects, project_id, ctx.tenant.id)
     payload = await _json_object(ctx.request, "project")
-    data = _validate_project(ctx, payload, creating=False)
-    old_status = project.data.get("status")
-    project.data.update(data)
-    if "status" in data and data["status"] != old_status:
-        ctx.fire("project_status_changed", {"PROJECT_ID": project.id, "STATUS": data["status"]})
+    data = validate_project(ctx.store, ctx.tenant.id, payload, creating=False)
+    for event, values in change_events(project, apply_changes(project, data), "api"):
+        ctx.fire(event, values)
     return ctx.reply({"project": project.to_api()})
 
 

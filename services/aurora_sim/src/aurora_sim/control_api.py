@@ -22,6 +22,7 @@ from aurora_sim.generator import (
     create_tenant,
 )
 from aurora_sim.model import PROJECT_FIELDS, Asset, StoredFile
+from aurora_sim.project_changes import apply_changes, change_events
 from aurora_sim.simulator import Simulator
 from aurora_sim.store import owned
 
@@ -253,10 +254,10 @@ async def post_project_status(request: Request, tenant_id: str, project_id: str,
     sim = _sim(request)
     sim.store.tenant(tenant_id)
     project = owned(sim.store.projects, project_id, tenant_id)
-    project.data["status"] = body.status
-    deliveries = sim.dispatcher.fire(
-        tenant_id, "project_status_changed", {"PROJECT_ID": project.id, "STATUS": body.status}
-    )
+    changed = apply_changes(project, {"status": body.status})
+    deliveries: list[str] = []
+    for event, values in change_events(project, changed, "app"):
+        deliveries.extend(sim.dispatcher.fire(tenant_id, event, values))
     return {"project": project.to_api(), "delivery_ids": deliveries}
 
 

@@ -1,5 +1,6 @@
 """Builds realistic tenants and residential projects (designs, BOM, pricing, financing, agreement, assets)."""
 
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -79,14 +80,28 @@ def location_for(city: City, street: str) -> dict[str, Any]:
     }
 
 
-def geocode(rng: random.Random, location: dict[str, Any]) -> dict[str, Any]:
-    """Fills whichever half of address / coordinates the caller left out, like Aurora's create (§6.1)."""
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.strip().lower().encode()).digest()
+
+
+def _offset(digest: bytes, at: int, spread: float) -> float:
+    """A value in [-spread, spread] read from two bytes of the digest: same input, same point."""
+    return (int.from_bytes(digest[at : at + 2], "big") / 65535 * 2 - 1) * spread
+
+
+def geocode(location: dict[str, Any]) -> dict[str, Any]:
+    """Fills whichever half of address / coordinates the caller left out, like Aurora's create (§6.1).
+
+    Deterministic: an address always lands on the same point (near its city when the catalog knows the city,
+    else near a catalog city picked by the address' hash), so tests and retries see stable coordinates.
+    """
     address = location.get("property_address")
     lat, lon = location.get("latitude"), location.get("longitude")
     if isinstance(address, str) and address.strip():
+        digest = _digest(address)
         parts = [p.strip() for p in address.split(",")]
         known = next((c for c in catalog.CITIES if len(parts) > 1 and c.city.lower() == parts[1].lower()), None)
-        city = known or rng.choice(catalog.CITIES)
+        city = known or catalog.CITIES[digest[0] % len(catalog.CITIES)]
         components = {
             "street_address": parts[0],
             "city": parts[1] if len(parts) > 1 else city.city,
@@ -95,8 +110,8 @@ def geocode(rng: random.Random, location: dict[str, Any]) -> dict[str, Any]:
             "country": "United States",
         }
         if lat is None or lon is None:
-            lat = round(city.latitude + rng.uniform(-0.03, 0.03), 6)
-            lon = round(city.longitude + rng.uniform(-0.03, 0.03), 6)
+            lat = round(city.latitude + _offset(digest, 1, 0.03), 6)
+            lon = round(city.longitude + _offset(digest, 3, 0.03), 6)
         return {
             "property_address": address,
             "latitude": lat,
@@ -105,7 +120,9 @@ def geocode(rng: random.Random, location: dict[str, Any]) -> dict[str, Any]:
         }
     lat_f, lon_f = float(lat or 0.0), float(lon or 0.0)
     city = min(catalog.CITIES, key=lambda c: (c.latitude - lat_f) ** 2 + (c.longitude - lon_f) ** 2)
-    street = f"{rng.randrange(100, 9999)} {rng.choice(catalog.STREET_NAMES)}"
+    digest = _digest(f"{lat_f:.6f},{lon_f:.6f}")
+    number = 100 + int.from_bytes(digest[:2], "big") % 9900
+    street = f"{number} {catalog.STREET_NAMES[digest[2] % len(catalog.STREET_NAMES)]}"
     # Coordinates only: Aurora reverse-geocodes and resets lat/long to the found address' point (§6.1).
     return location_for(city, street)
 
@@ -436,7 +453,7 @@ def create_project(store: Store, tenant_id: str, plan: ProjectPlan, rng: random.
     data = base_project_data(store, tenant_id, rng)
     overrides = dict(plan.overrides)
     if isinstance(overrides.get("location"), dict):
-        data["location"] = geocode(rng, {**overrides.pop("location")})
+        data["location"] = geocode({**overrides.pop("location")})
         data["mailing_address"] = data["location"]["property_address"]
     data.update(overrides)
     project = Project(id=store.new_id(), tenant_id=tenant_id, seq=store.next_seq(), created_at=created_at, data=data)
@@ -458,18 +475,7 @@ def create_project(store: Store, tenant_id: str, plan: ProjectPlan, rng: random.
             if name in plan.design_overrides:
                 setattr(design, name, plan.design_overrides[name])
         designs.append(design)
-        events.append(("design_created", {"PROJECT_ID": project.id, "DESIGN_ID": design.id, "SOURCE": "app"}))
-        events.append(
-            (
-                "performance_simulation_job_completed",
-                {"DESIGN_ID": design.id, "JOB_ID": store.new_id(), "STATUS": "succeeded"},
-            )
-        )
-        for asset_id in design.asset_ids:
-            asset = store.assets[asset_id]
-            events.append(
-                ("asset_created", {"DESIGN_ID": design.id, "ASSET_ID": asset.id, "ASSET_TYPE": asset.asset_type})
-            )
+        events.extend(design_events(store, design))
     sold_index = plan.sold_design
     if sold_index is None and plan.agreement_status == "signed" and designs:
         sold_index = 0
@@ -505,6 +511,21 @@ def create_project(store: Store, tenant_id: str, plan: ProjectPlan, rng: random.
     return Created(project=project, designs=designs, agreement=agreement, financing_id=financing_id, events=events)
 
 
+def design_events(store: Store, design: Design) -> list[Event]:
+    """What Aurora fires once a designer has finished a design: created, simulated, its assets."""
+    events: list[Event] = [
+        ("design_created", {"PROJECT_ID": design.project_id, "DESIGN_ID": design.id, "SOURCE": "app"}),
+        (
+            "performance_simulation_job_completed",
+            {"DESIGN_ID": design.id, "JOB_ID": store.new_id(), "STATUS": "succeeded"},
+        ),
+    ]
+    for asset_id in design.asset_ids:
+        asset = store.assets[asset_id]
+        events.append(("asset_created", {"DESIGN_ID": design.id, "ASSET_ID": asset.id, "ASSET_TYPE": asset.asset_type}))
+    return events
+
+
 def agreement_values(agreement: Agreement) -> dict[str, str | None]:
     return {
         "PROJECT_ID": agreement.project_id,
@@ -524,6 +545,8 @@ def _agreement(
     status: str,
     created_at: datetime,
     signing_provider: str | None = None,
+    sent_after: timedelta = timedelta(hours=1),
+    status_after: timedelta = timedelta(hours=2),
 ) -> Agreement:
     # Drawn even when given, so the rest of a seeded project is the same either way.
     provider = rng.choice(catalog.SIGNING_PROVIDERS)
@@ -538,13 +561,13 @@ def _agreement(
         agreement_template_name=rng.choice(catalog.AGREEMENT_TEMPLATES),
         status="sent",
         signing_provider=provider,
-        created_at=created_at + timedelta(hours=1),
+        created_at=created_at + sent_after,
         # Docusign agreements report neither sent_at nor last_viewed_at (reference §6.6).
-        sent_at=None if docusign else created_at + timedelta(hours=1),
+        sent_at=None if docusign else created_at + sent_after,
         last_viewed_at=None,
     )
     store.agreements[agreement.id] = agreement
-    apply_agreement_status(agreement, status, created_at + timedelta(hours=2))
+    apply_agreement_status(agreement, status, created_at + status_after)
     return agreement
 
 
@@ -594,4 +617,54 @@ def bulk_plan(rng: random.Random, now: datetime, index: int, count: int) -> Proj
         agreement_status=status,
         installed=signed and project_status == "Completed",
         created_at=created_at,
+    )
+
+
+# --- a designer working on an existing project (e.g. one a CRM created through the API) ---------------
+
+
+@dataclass
+class AddedDesigns:
+    designs: list[Design]
+    financing_id: str | None
+    events: list[Event]
+
+
+def add_designs(
+    store: Store,
+    rng: random.Random,
+    project: Project,
+    count: int,
+    with_battery: bool | None,
+    with_financing: bool,
+) -> AddedDesigns:
+    """Designs finished now in Aurora's app; the first new one gets the selected loan when `with_financing`."""
+    now = store.clock.now()
+    added: list[Design] = []
+    events: list[Event] = []
+    financing_id: str | None = None
+    for offset in range(count):
+        battery = with_battery if with_battery is not None else rng.random() < 0.3
+        design = _design(store, rng, project, len(project.design_ids), battery, now)
+        selected = _financings(store, rng, design, with_financing and offset == 0)
+        if selected is not None:
+            financing_id = selected.id
+        added.append(design)
+        events.extend(design_events(store, design))
+    return AddedDesigns(designs=added, financing_id=financing_id, events=events)
+
+
+def selected_financing_id(store: Store, design: Design) -> str | None:
+    return next((f for f in design.financing_ids if store.financings[f].selected_in_sales_mode), None)
+
+
+def add_agreement(store: Store, rng: random.Random, project: Project, design: Design, status: str) -> Agreement:
+    """An agreement sent now for `design` (then moved to `status`), as a rep does from the app."""
+    financing_id = selected_financing_id(store, design)
+    financing = store.financings[financing_id] if financing_id else None
+    # Cash is selected_in_sales_mode when no loan is: only a loan is the agreement's financing, as on create.
+    loan_id = financing.id if financing is not None and financing.financing_option != "cash" else None
+    now = store.clock.now()
+    return _agreement(
+        store, rng, project, design, loan_id, status, now, sent_after=timedelta(0), status_after=timedelta(0)
     )

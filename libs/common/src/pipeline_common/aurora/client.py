@@ -204,7 +204,43 @@ class AuroraClient:
         data = await self._call(creds, "GET", "retrieve_project", f"/projects/{_segment(project_id)}")
         return self._one(data, "project", Project, "retrieve_project")
 
+    async def newest_projects(self, creds: AuroraCredentials, count: int = DEFAULT_PER_PAGE) -> list[Project]:
+        """The tenant's `count` most recently created projects, newest first (fewer if it has fewer).
+
+        List Projects is sorted by created_at descending, so these are its first pages.
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        found: list[Project] = []
+        per_page = min(count, MAX_PER_PAGE)
+        page = 1
+        while len(found) < count:
+            batch = await self.list_projects(creds, page=page, per_page=per_page)
+            found.extend(batch)
+            if len(batch) < per_page:
+                break
+            page += 1
+        return found[:count]
+
+    async def find_recent_project(
+        self, creds: AuroraCredentials, external_provider_id: str, search_depth: int = MAX_PER_PAGE
+    ) -> Project | None:
+        """The newest project carrying our `external_provider_id` among the tenant's `search_depth` newest.
+
+        Aurora has no filter on external_provider_id and no idempotency keys: after a create whose answer
+        was lost, this is how a caller learns whether the project exists before POSTing again.
+        """
+        for project in await self.newest_projects(creds, search_depth):
+            if project.external_provider_id == external_provider_id:
+                return project
+        return None
+
     async def create_project(self, creds: AuroraCredentials, project: NewProject | Mapping[str, Any]) -> Project:
+        """Creates the project; every None is left out of the body (Aurora refuses `null` optional strings).
+
+        A refused body raises `InvalidRequest` with Aurora's messages by field. Not retried once sent:
+        check `find_recent_project` before trying again.
+        """
         body = project if isinstance(project, NewProject) else NewProject.model_validate(project)
         data = await self._call(
             creds,

@@ -11,8 +11,9 @@ someone fixes its key (`InvalidCredentials`, `NotPermitted`), or drop the messag
 from __future__ import annotations
 
 import email.utils
+import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -83,6 +84,56 @@ class PermanentAuroraError(AuroraError):
     """Any other 4xx (400, 405, 409, 422, ...) or a response the client cannot make sense of."""
 
 
+class InvalidRequest(PermanentAuroraError):
+    """422: Aurora refused the body. `field_errors` maps each field Aurora named to messages in plain words.
+
+    Aurora documents no per-field key in its error body (`{"errors": [{"message": ...}]}`, services/aurora_sim
+    README), but its validation messages start with the field's name (`"customer_email must be a string"`);
+    a message that names no field is filed under `""`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 422,
+        endpoint: str = "",
+        messages: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, status=status, endpoint=endpoint)
+        self.messages = list(messages) or [message]
+        self.field_errors: dict[str, list[str]] = {}
+        for text in self.messages:
+            field, plain = plain_field_error(text)
+            self.field_errors.setdefault(field, []).append(plain)
+
+
+_FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*) (?P<rest>.+)$")
+# Aurora's wording where a person would not follow it; anything else is kept as Aurora said it.
+_PLAIN_PHRASES = {
+    "must be a string": "must be text",
+    "must be a number": "must be a number",
+    "must be an array of strings": "must be a list of text values",
+}
+_LABEL_WORDS = {"id": "ID"}
+
+
+def field_label(field: str) -> str:
+    """`customer_email` → "Customer email", `location.property_address` → "Property address"."""
+    words = field.rsplit(".", 1)[-1].split("_")
+    text = " ".join(_LABEL_WORDS.get(w, w) for w in words)
+    return text[:1].upper() + text[1:]
+
+
+def plain_field_error(message: str) -> tuple[str, str]:
+    """(field, plain message) for one Aurora validation message; field is "" when none is named."""
+    match = _FIELD_MESSAGE.match(message.strip())
+    if match is None:
+        return "", message.strip()
+    field, rest = match.group("field"), match.group("rest")
+    return field, f"{field_label(field)} {_PLAIN_PHRASES.get(rest, rest)}"
+
+
 class UnexpectedResponse(PermanentAuroraError):
     """A 2xx whose body is not the documented envelope."""
 
@@ -118,12 +169,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def error_messages(body: bytes) -> str:
-    """Aurora's `{"errors": [{"message": ...}]}` joined; a short excerpt of anything else."""
+def error_message_list(body: bytes) -> list[str]:
+    """Each of Aurora's `{"errors": [{"message": ...}]}`; a short excerpt of anything else."""
     try:
         data: Any = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
-        return body[:200].decode("utf-8", "replace").strip()
+        return [body[:200].decode("utf-8", "replace").strip()]
     if isinstance(data, Mapping):
         errors = data.get("errors")
         if isinstance(errors, list):
@@ -132,13 +183,13 @@ def error_messages(body: bytes) -> str:
                 for item in errors
             ]
             if messages:
-                return "; ".join(messages)
+                return messages
         if isinstance(errors, str):
-            return errors
+            return [errors]
         for key in ("message", "error"):
             if isinstance(data.get(key), str):
-                return str(data[key])
-    return body[:200].decode("utf-8", "replace").strip()
+                return [str(data[key])]
+    return [body[:200].decode("utf-8", "replace").strip()]
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -166,7 +217,8 @@ def error_for_status(
     headers: Mapping[str, str] | None = None,
     secrets: Iterable[str] = (),
 ) -> AuroraError:
-    message = redact(error_messages(body), secrets) or f"HTTP {status}"
+    messages = [redact(m, secrets) for m in error_message_list(body) if m]
+    message = "; ".join(messages) or f"HTTP {status}"
     if status == 401:
         return InvalidCredentials(message, status=status, endpoint=endpoint)
     if status == 403:
@@ -179,4 +231,6 @@ def error_for_status(
     # 408 is the server giving up on a slow request, not a verdict on its content.
     if status >= 500 or status == 408:
         return TransientAuroraError(message, status=status, endpoint=endpoint)
+    if status == 422:
+        return InvalidRequest(message, status=status, endpoint=endpoint, messages=messages)
     return PermanentAuroraError(message, status=status, endpoint=endpoint)

@@ -169,6 +169,11 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def error_messages(body: bytes) -> str:
+    """Aurora's `{"errors": [{"message": ...}]}` joined; a short excerpt of anything else."""
+    return "; ".join(m for m in error_message_list(body) if m)
+
+
 def error_message_list(body: bytes) -> list[str]:
     """Each of Aurora's `{"errors": [{"message": ...}]}`; a short excerpt of anything else."""
     try:

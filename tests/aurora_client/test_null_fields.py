@@ -109,8 +109,10 @@ def test_the_lists_the_issue_names_read_as_empty() -> None:
     summary = DesignSummary.model_validate(
         {"design_id": "d", "bill_of_materials": None, "arrays": None, "energy_production": {"monthly": None}}
     )
-    assert summary.bill_of_materials == [] and summary.arrays == []
-    assert summary.energy_production is not None and summary.energy_production.monthly == []
+    assert summary.bill_of_materials == []
+    assert summary.arrays == []
+    assert summary.energy_production is not None
+    assert summary.energy_production.monthly == []
     assert summary.module_count == 0
     pricing = Pricing.model_validate({"system_cost_breakdown": [{"component": "adders", "items": None}]})
     assert pricing.system_cost_breakdown[0].items == []

@@ -28,8 +28,10 @@ async def test_a_project_whose_nullable_fields_are_all_null_imports(pipeline: Pi
             project = (await tenant.get(f"/projects/{created['project_id']}"))["project"]
             summary = (await tenant.get(f"/designs/{created['design_ids'][0]}/summary"))["design"]
             pricing = (await tenant.get(f"/designs/{created['design_ids'][0]}/pricing"))["pricing"]
-            assert project["tags"] is None and project["preferred_solar_modules"] is None
-            assert summary["bill_of_materials"] is None and summary["energy_production"]["monthly"] is None
+            assert project["tags"] is None
+            assert project["preferred_solar_modules"] is None
+            assert summary["bill_of_materials"] is None
+            assert summary["energy_production"]["monthly"] is None
             assert pricing["system_cost_breakdown"] is None
 
             await tenant.sign(created["agreement_id"])

@@ -131,3 +131,35 @@ def test_proposal_pdf_job_succeeds_fails_or_stalls(aurora_sim: AuroraSim) -> Non
         aurora_sim.set_faults(tenant_id=tenant.tenant_id, proposal_pdf_jobs="stall")
         assert run_and_read(5)["status"] == "in-progress"
         assert api.get(f"{base}/status", params={"job_id": "nope"}).status_code == 404
+
+
+def test_null_fields_answers_null_but_keeps_ids_links_and_statuses(aurora_sim: AuroraSim) -> None:
+    tenant = aurora_sim.create_tenant("Nulls")
+    project = aurora_sim.create_project(tenant.tenant_id)
+    design_id = project.design_ids[0]
+    aurora_sim.set_faults(tenant_id=tenant.tenant_id, null_fields=True)
+    with aurora_sim.api(tenant.api_key) as api:
+        body = api.get(f"/tenants/{tenant.tenant_id}/projects/{project.project_id}").json()["project"]
+        summary = api.get(f"/tenants/{tenant.tenant_id}/designs/{design_id}/summary").json()["design"]
+        agreement = api.get(f"/tenants/{tenant.tenant_id}/agreements/{project.agreement_id}").json()["agreement"]
+        assets = api.get(f"/tenants/{tenant.tenant_id}/designs/{design_id}/assets").json()["assets"]
+    assert body["id"] == project.project_id
+    assert body["tags"] is None
+    assert body["customer_first_name"] is None
+    assert body["created_at"] is None
+    assert body["location"]["property_address"] is None
+    assert body["location"]["latitude"] is None
+    assert set(body["location"]["property_address_components"].values()) == {None}
+    assert summary["design_id"] == design_id
+    assert summary["bill_of_materials"] is None
+    assert summary["energy_production"]["monthly"] is None
+    assert agreement["status"] == "sent"
+    assert agreement["design_id"]
+    assert agreement["sent_at"] is None
+    assert all(a["url"] and a["id"] and a["file_name"] is None for a in assets)
+    # The stored records are untouched: without the fault the same project reads as before.
+    aurora_sim.clear_faults()
+    with aurora_sim.api(tenant.api_key) as api:
+        again = api.get(f"/tenants/{tenant.tenant_id}/projects/{project.project_id}").json()["project"]
+    assert again["location"]["property_address"]
+    assert again["tags"] == []

@@ -30,10 +30,9 @@ from tests.fixtures.aurora_sim import AuroraSim
 
 pytestmark = [pytest.mark.postgres]
 
-# The emulator's limit for these tenants, and the fetcher's share of it (the admin keeps the headroom): high
+# The emulator's limit for these tenants (the fetcher takes its share of it, the admin keeps the rest): high
 # enough for a quick test, low enough that a limiter that did not see every call would be answered 429.
 SIM_LIMIT = 240
-HEADROOM = 5
 
 
 @dataclass
@@ -112,10 +111,8 @@ async def scan_rig(fetcher_pool: asyncpg.Pool[Any], aurora_sim: AuroraSim) -> As
     await fetcher_pool.execute("DELETE FROM fetch_queue")
     await fetcher_pool.execute("DELETE FROM fetch_leases")
     settings = FetcherSettings(max_attempts=3, retry_base_delay=0.05, backfill_page_size=20, poll_interval_seconds=0.2)
-    aurora = AuroraClient(
-        AuroraSettings(base_url=aurora_sim.base_url, max_retries=2),
-        limiter=RateLimiter(SIM_LIMIT - HEADROOM),
-    )
+    aurora_settings = AuroraSettings(base_url=aurora_sim.base_url, max_retries=2, requests_per_minute=SIM_LIMIT)
+    aurora = AuroraClient(aurora_settings, limiter=RateLimiter(aurora_settings.fetcher_budget_per_minute))
     queue = FetchQueue(fetcher_pool)
     broker = RecordingBroker()
     owner = f"scan-test-{uuid.uuid4().hex[:6]}"

@@ -69,3 +69,12 @@ def test_project_status_matches_trimmed_and_case_insensitively() -> None:
 def test_unknown_trigger_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="not_a_kind"):
         TriggerRule.of("not_a_kind", ["x"])
+
+
+def test_a_status_that_matches_no_trigger_still_names_its_subject() -> None:
+    # The filter remembers every project status it hears, so one in between (Installed → Permit → Installed)
+    # makes the status that comes back a new event rather than a redelivery.
+    rule = TriggerRule.of("project_status_changed", ["Installed"])
+    decision = decide(webhook(event="project_status_changed", status="Permit"), rules(rule))
+    assert not decision.start
+    assert (decision.subject, decision.status) == ("project_status:p1", "permit")

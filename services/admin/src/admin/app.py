@@ -45,12 +45,11 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings.database)
-        # The admin's interactive calls get the headroom the fetcher leaves them (FETCHER_ADMIN_HEADROOM_PER_MINUTE).
+        # The admin's interactive calls get the share the fetcher leaves them (AURORA_ADMIN_REQUESTS_PER_MINUTE).
         aurora = AuroraClient(
             settings.aurora,
             limiter=RateLimiter(
-                min(settings.aurora_requests_per_minute, settings.aurora.requests_per_minute),
-                window_seconds=settings.aurora.rate_limit_window_seconds,
+                settings.aurora.admin_budget_per_minute, window_seconds=settings.aurora.rate_limit_window_seconds
             ),
         )
         broker = make_broker(settings.kafka, client_id="admin")

@@ -20,9 +20,6 @@ class AdminSettings(BaseSettings):
         validation_alias="PUBLIC_WEBHOOK_BASE_URL",
         description="The gateway's public address, written into the url_template registered in Aurora.",
     )
-    # Backfill walks run in the fetcher with the key's budget; the admin's own calls (connect verification,
-    # webhook registration, re-sync checks) stay within the headroom the fetcher leaves (5 of Aurora's 90).
-    aurora_requests_per_minute: int = Field(default=15, ge=1, validation_alias="ADMIN_AURORA_REQUESTS_PER_MINUTE")
     # Absolute lifetime of a settings-page sign-in: a forgotten browser tab does not stay signed in for days.
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30, validation_alias="ADMIN_SESSION_HOURS")
 

@@ -34,7 +34,7 @@ class Context:
 
     def reply(self, body: dict[str, Any], status: int = 200) -> Response:
         spec = self.sim.faults.for_tenant(self.tenant.id) if self.sim.faults.active() else None
-        if spec is not None and (spec.unknown_enum_values or spec.extra_fields):
+        if spec is not None and (spec.unknown_enum_values or spec.extra_fields or spec.null_fields):
             body = decorate(body, spec)
         return JSONBytes(body, status_code=status)
 

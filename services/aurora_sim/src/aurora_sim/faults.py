@@ -21,6 +21,11 @@ class FaultSpec(BaseModel):
     out_of_order_webhooks: bool = Field(False, description="After each `signed`, also deliver a stale `viewed`.")
     unknown_enum_values: bool = False
     extra_fields: bool = False
+    null_fields: bool = Field(
+        False,
+        description="Every field a record may leave empty answered `null`: lists and objects too, and the fields "
+        "inside objects. Ids, the links between records, download URLs and agreement/job statuses keep their values.",
+    )
     path_contains: str | None = Field(None, description="Only requests whose path contains this string.")
     proposal_pdf_jobs: Literal["succeed", "fail", "stall"] = Field(
         "succeed", description="How Run Proposal PDF Generation jobs started from now on end (stall: never)."
@@ -122,7 +127,30 @@ def decorate(body: dict[str, Any], spec: FaultSpec) -> dict[str, Any]:
                 _unknown_enums(envelope, item)
             if spec.extra_fields:
                 item.update(_EXTRA)
+            if spec.null_fields and envelope not in _NEVER_NULLED:
+                _null_fields(item, keep=_KEPT | _KEPT_BY_ENVELOPE.get(envelope, frozenset()))
     return body
+
+
+# What identifies a record and what a client needs to follow it (the next call, the download) is always set;
+# every other field Aurora documents as optional or `|null` may come back null, lists included (issue 11).
+_KEPT = frozenset({"id", "project_id", "design_id", "job_id", "url", "file_url"})
+_KEPT_BY_ENVELOPE = {"agreement": frozenset({"status"}), "agreement_download_url_job": frozenset({"status"})}
+# Webhook subscriptions are the integration's own configuration, not data it imports.
+_NEVER_NULLED = frozenset({"webhook", "webhooks"})
+
+
+def _null_fields(item: dict[str, Any], keep: frozenset[str]) -> None:
+    for key, value in item.items():
+        if key not in keep:
+            item[key] = _nulled(value)
+
+
+def _nulled(value: Any) -> Any:
+    # A new object, never the stored one: nested objects (a project's location) are shared with the store.
+    if isinstance(value, dict):
+        return {key: inner if key in _KEPT else _nulled(inner) for key, inner in value.items()}
+    return None
 
 
 def _unknown_enums(envelope: str, item: dict[str, Any]) -> None:

@@ -73,12 +73,6 @@ async def enqueue(pool: asyncpg.Pool[Any], queue: FetchQueue | Intake, request: 
     return result
 
 
-def fetcher_budget(aurora: AuroraSettings, settings: FetcherSettings) -> int:
-    """The key's budget minus the admin's headroom: the fetcher does every bulk use of a key (imports and
-    backfill walks); the admin's interactive calls fit in what is left."""
-    return max(1, aurora.requests_per_minute - settings.admin_headroom_per_minute)
-
-
 def create_app() -> AsgiFastStream:
     database = DatabaseSettings()
     settings = FetcherSettings()
@@ -88,7 +82,7 @@ def create_app() -> AsgiFastStream:
     @asynccontextmanager
     async def setup(pool: asyncpg.Pool[Any], broker: KafkaBroker) -> AsyncIterator[Any]:
         aurora_settings = AuroraSettings()
-        budget = fetcher_budget(aurora_settings, settings)
+        budget = aurora_settings.fetcher_budget_per_minute
         aurora = AuroraClient(
             aurora_settings,
             limiter=RateLimiter(budget, window_seconds=aurora_settings.rate_limit_window_seconds),

@@ -32,7 +32,7 @@ async def choose_design(
 ) -> DesignChoice:
     if agreement_design_id:
         return DesignChoice(agreement_design_id, "agreement's design")
-    sold = [d for d in designs if d.milestone is not None and d.milestone.milestone.casefold() == "sold"]
+    sold = [d for d in designs if (d.milestone_name or "").casefold() == "sold"]
     if sold:
         return DesignChoice(max(sold, key=_created).id, "design with the sold milestone")
     if len(designs) == 1:

@@ -13,15 +13,6 @@ class FetcherSettings(BaseSettings):
     max_concurrent_integrations: int = Field(
         default=64, ge=1, description="Companies fetched at the same time by one process (one job each)."
     )
-    admin_headroom_per_minute: int = Field(
-        # 15: connecting and then changing a trigger takes ~7 admin calls within a minute; a smaller share
-        # made those screens wait for the key's budget.
-        default=15,
-        ge=0,
-        description="Of the key's AURORA_REQUESTS_PER_MINUTE (Aurora's 90), what the fetcher leaves to the admin's "
-        "interactive calls (connect verification, webhook registration, re-sync checks): the fetcher's limiter "
-        "allows the rest (75/min), the admin's own limiter this much (ADMIN_AURORA_REQUESTS_PER_MINUTE).",
-    )
     consumer_workers: int = Field(
         default=64,
         ge=1,

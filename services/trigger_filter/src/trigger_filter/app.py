@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -44,8 +45,8 @@ class TriggerFilter:
             # Whether or not agreements are a trigger: other imports of the project find its agreement here,
             # and the record exists before any import this webhook starts is published.
             await record_agreement(self.pool, integration.integration_id, event)
-        if decision.start:
-            decision = await self._claim(integration, decision, event, import_id)
+        if decision.subject is not None:
+            decision = await self._claim(integration, decision, import_id)
         await self._record(integration, event, decision, import_id)
         if not decision.start:
             EVENTS_SKIPPED.labels(STAGE, "no_trigger").inc()
@@ -84,51 +85,84 @@ class TriggerFilter:
             company_id=integration.company_id,
         )
 
-    async def _claim(
-        self, integration: IntegrationRules, decision: Decision, event: WebhookReceived, import_id: str
-    ) -> Decision:
-        """Record that this (subject, status) started an import; duplicates and regressions lose.
+    async def _claim(self, integration: IntegrationRules, decision: Decision, import_id: str) -> Decision:
+        """Decide, against what this subject reported before, whether the event is new; remember it if so.
 
-        A mark written by this very event (a redelivery after a crash before publishing) still wins, so the
-        import is re-published with the same id instead of being lost.
+        A redelivery of this very Kafka message (a crash before publishing) finds its own import id and keeps
+        its decision, so the import is re-published with the same id instead of being lost.
         """
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", f"{integration.integration_id}:{decision.subject}"
             )
-            marks = await conn.fetch(
-                "SELECT status, rank, event_id FROM trigger_marks WHERE integration_id = $1::uuid AND subject = $2",
-                integration.integration_id,
-                decision.subject,
+            if (decision.subject or "").startswith("agreement:"):
+                return await self._claim_agreement_status(conn, integration, decision, import_id)
+            return await self._claim_project_status(conn, integration, decision, import_id)
+
+    @staticmethod
+    async def _claim_agreement_status(
+        conn: Any, integration: IntegrationRules, decision: Decision, import_id: str
+    ) -> Decision:
+        """Agreement statuses only move forward: a status that already started an import is a duplicate, a
+        lower one after a higher one is late. Only statuses that start an import are marked."""
+        if not decision.start:
+            return decision
+        marks = await conn.fetch(
+            "SELECT status, rank, event_id FROM trigger_marks WHERE integration_id = $1::uuid AND subject = $2",
+            integration.integration_id,
+            decision.subject,
+        )
+        if any(mark["event_id"] == import_id for mark in marks):
+            return decision
+        if any(mark["status"] == decision.status for mark in marks):
+            return _skipped(decision, f"duplicate: agreement already reported {decision.status!r}")
+        higher = [m["status"] for m in marks if m["rank"] > decision.rank]
+        if higher:
+            return _skipped(
+                decision,
+                f"late status {decision.status!r} after {higher[0]!r}: ignored so it cannot undo the later state",
             )
-            for mark in marks:
-                if mark["event_id"] == import_id:
-                    return decision
-            for mark in marks:
-                if mark["status"] == decision.status:
-                    return Decision(
-                        False,
-                        f"duplicate: {(decision.subject or '').split(':')[0]} already reported {decision.status!r}",
-                        subject=decision.subject,
-                        status=decision.status,
-                    )
-            higher = [m["status"] for m in marks if m["rank"] > decision.rank and decision.rank > 0]
-            if higher:
-                return Decision(
-                    False,
-                    f"late status {decision.status!r} after {higher[0]!r}: ignored so it cannot undo the later state",
-                    subject=decision.subject,
-                    status=decision.status,
-                )
-            await conn.execute(
-                "INSERT INTO trigger_marks (integration_id, subject, status, rank, event_id) "
-                "VALUES ($1::uuid, $2, $3, $4, $5)",
-                integration.integration_id,
-                decision.subject,
-                decision.status,
-                decision.rank,
-                import_id,
+        await conn.execute(
+            "INSERT INTO trigger_marks (integration_id, subject, status, rank, event_id) "
+            "VALUES ($1::uuid, $2, $3, $4, $5)",
+            integration.integration_id,
+            decision.subject,
+            decision.status,
+            decision.rank,
+            import_id,
+        )
+        return decision
+
+    @staticmethod
+    async def _claim_project_status(
+        conn: Any, integration: IntegrationRules, decision: Decision, import_id: str
+    ) -> Decision:
+        """Aurora's webhook has no delivery id: a retry repeats the same URL. So the same status as the latest
+        one heard for the project is a redelivery, and a status that comes back after another one is a genuine
+        transition that imports again. Every status is remembered, trigger or not, so the one in between counts.
+        """
+        latest = await conn.fetchrow(
+            "SELECT status, event_id FROM trigger_latest_status WHERE integration_id = $1::uuid AND subject = $2",
+            integration.integration_id,
+            decision.subject,
+        )
+        if latest is not None and latest["event_id"] == import_id:
+            return decision
+        if latest is not None and latest["status"] == decision.status:
+            return _skipped(
+                decision, f"duplicate: project already reported {decision.status!r} (a redelivered webhook)"
             )
+        await conn.execute(
+            "INSERT INTO trigger_latest_status (integration_id, subject, status, event_id) "
+            "VALUES ($1::uuid, $2, $3, $4) ON CONFLICT (integration_id, subject) "
+            "DO UPDATE SET status = EXCLUDED.status, event_id = EXCLUDED.event_id, heard_at = now()",
+            integration.integration_id,
+            decision.subject,
+            decision.status,
+            import_id,
+        )
+        if decision.start and latest is not None:
+            return replace(decision, reason=f"{decision.reason} (the status was {latest['status']!r})")
         return decision
 
     async def _record(
@@ -162,6 +196,10 @@ class TriggerFilter:
             await conn.execute(
                 "UPDATE integrations SET last_event_at = now() WHERE id = $1::uuid", integration.integration_id
             )
+
+
+def _skipped(decision: Decision, reason: str) -> Decision:
+    return Decision(False, reason, subject=decision.subject, status=decision.status, rank=decision.rank)
 
 
 def create_app() -> AsgiFastStream:

@@ -2,8 +2,12 @@
 
 Agreement statuses have a precedence (sent < viewed < signed) so a late, lower status never starts an
 import that would undo a later state. Project statuses are the tenant's free text, compared trimmed and
-case-insensitively. Everything else (unknown events, negative agreement statuses, unfamiliar values) is not
-an error: the decision says why it goes no further.
+case-insensitively, with no order: a status may come back (Installed → Permit → Installed). Everything else
+(unknown events, negative agreement statuses, unfamiliar values) is not an error: the decision says why it
+goes no further.
+
+A decision about a project or agreement status names its `subject` even when no trigger matches, so the
+filter can remember what it heard (app.py tells redeliveries from later transitions with it).
 """
 
 from __future__ import annotations
@@ -83,4 +87,4 @@ def decide(event: WebhookReceived, integration: IntegrationRules | None) -> Deci
     for rule in integration.rules:
         if rule.kind is kind and status in rule.statuses:
             return Decision(True, f"trigger {kind.value} → {status}", rule, subject, status, rank)
-    return Decision(False, f"no trigger matches {kind.value} → {status!r}")
+    return Decision(False, f"no trigger matches {kind.value} → {status!r}", None, subject, status, rank)

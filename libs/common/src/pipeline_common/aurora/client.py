@@ -833,7 +833,8 @@ class AuroraClient:
             ) from None
 
     def _many(self, data: Any, key: str, model: type[M], endpoint: str) -> list[M]:
-        items = self._envelope(data, key, endpoint)
+        # `null` for a list reads as empty, as inside the models (NullAsEmpty).
+        items = self._envelope(data, key, endpoint) or []
         if not isinstance(items, list):
             raise UnexpectedResponse(f"{key!r} is not a list", endpoint=endpoint)
         try:

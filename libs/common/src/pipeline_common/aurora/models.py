@@ -2,16 +2,18 @@
 
 Aurora adds response fields and enum values without a version bump, so every model keeps unknown fields
 (`extra="allow"`), enum-like fields are plain `str`, and everything not needed to identify a record is
-optional.
+optional. Aurora also answers `null` where its examples show a list or an object (`"tags": null`), so every
+list or mapping is `NullAsEmpty[...]`: null reads as empty instead of failing the whole import.
 IDs stay strings: Aurora reserves the right to change the format of opaque strings.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_serializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, SecretStr, field_serializer
+from pydantic_core import core_schema
 
 _AURORA_TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S UTC", "%Y-%m-%d %H:%M:%S.%f UTC")
 
@@ -42,6 +44,23 @@ def _timestamp_or_none(value: Any) -> Any:
 
 
 AuroraTimestamp = Annotated[datetime | None, BeforeValidator(_timestamp_or_none)]
+
+_Container = TypeVar("_Container")
+
+
+class _EmptyIfNull:
+    """Reads `null` as the empty value of the annotated container type (`[]` for a list, `{}` for a dict)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        empty = get_origin(source) or source
+        if empty not in (list, dict):
+            raise TypeError(f"NullAsEmpty wraps a list or dict type, not {source!r}")
+        return core_schema.no_info_before_validator_function(
+            lambda value: empty() if value is None else value, handler(source)
+        )
+
+
+NullAsEmpty = Annotated[_Container, _EmptyIfNull()]
 
 
 class AgreementStatus:
@@ -95,7 +114,7 @@ class Project(AuroraModel):
     name: str | None = None
     external_provider_id: str | None = None
     status: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: NullAsEmpty[list[str]] = Field(default_factory=list)
     project_type: str | None = None
     customer_salutation: str | None = None
     customer_first_name: str | None = None
@@ -110,7 +129,7 @@ class Project(AuroraModel):
     created_from_lead_id: str | None = None
     order_id: str | None = None
     ahj_id: str | None = None
-    preferred_solar_modules: list[str] = Field(default_factory=list)
+    preferred_solar_modules: NullAsEmpty[list[str]] = Field(default_factory=list)
     location: Location | None = None
 
 
@@ -140,7 +159,7 @@ def _milestone(value: Any) -> Any:
 
 
 class DesignMilestone(AuroraModel):
-    milestone: str
+    milestone: str | None = None
     created_at: AuroraTimestamp = None
 
 
@@ -173,7 +192,7 @@ class EnergyProduction(AuroraModel):
     up_to_date: bool | None = None
     annual: float | None = None
     annual_offset: str | None = None
-    monthly: list[float] = Field(default_factory=list)
+    monthly: NullAsEmpty[list[float]] = Field(default_factory=list)
 
     @property
     def annual_offset_percent(self) -> float | None:
@@ -194,8 +213,8 @@ class DesignSummary(AuroraModel):
     system_size_stc: float | None = None
     system_size_ptc: float | None = None
     system_size_ac: float | None = None
-    bill_of_materials: list[BillOfMaterialsItem] = Field(default_factory=list)
-    arrays: list[dict[str, Any]] = Field(default_factory=list)
+    bill_of_materials: NullAsEmpty[list[BillOfMaterialsItem]] = Field(default_factory=list)
+    arrays: NullAsEmpty[list[dict[str, Any]]] = Field(default_factory=list)
     energy_production: EnergyProduction | None = None
 
     @property
@@ -212,15 +231,15 @@ class CostItem(AuroraModel):
 class CostComponent(AuroraModel):
     component: str | None = None
     cost: float | None = None
-    items: list[CostItem] = Field(default_factory=list)
+    items: NullAsEmpty[list[CostItem]] = Field(default_factory=list)
 
 
 class Pricing(AuroraModel):
     system_price: float | None = None
     price_per_watt: float | None = None
     system_cost: float | None = None
-    system_cost_breakdown: list[CostComponent] = Field(default_factory=list)
-    storage_system_cost_breakdown: list[CostComponent] = Field(default_factory=list)
+    system_cost_breakdown: NullAsEmpty[list[CostComponent]] = Field(default_factory=list)
+    storage_system_cost_breakdown: NullAsEmpty[list[CostComponent]] = Field(default_factory=list)
 
 
 class Financier(AuroraModel):
@@ -322,8 +341,8 @@ class User(AuroraModel):
     title: str | None = None
     account_status: str | None = None
     role_id: str | None = None
-    team_ids: list[str] = Field(default_factory=list)
-    partner_ids: list[str] = Field(default_factory=list)
+    team_ids: NullAsEmpty[list[str]] = Field(default_factory=list)
+    partner_ids: NullAsEmpty[list[str]] = Field(default_factory=list)
 
     @property
     def full_name(self) -> str:
@@ -334,7 +353,7 @@ class ConsumptionProfile(AuroraModel):
     # Shapes of the utility fields vary between sources; keep whatever arrives.
     utility: str | dict[str, Any] | None = None
     utility_rate: str | dict[str, Any] | None = None
-    monthly_energy: list[float] | None = None
+    monthly_energy: NullAsEmpty[list[float]] = Field(default_factory=list)
 
 
 class Webhook(AuroraModel):

@@ -52,6 +52,15 @@ class AuroraSettings(BaseSettings):
     keepalive_expiry: float = Field(default=30.0, ge=0)
 
     requests_per_minute: int = Field(default=90, ge=1, description="Aurora's documented per-key budget.")
+    admin_requests_per_minute: int = Field(
+        # 15: connecting and then changing a trigger takes ~7 admin calls within a minute; a smaller share
+        # made those screens wait for the key's budget.
+        default=15,
+        ge=1,
+        description="The admin's share of each key's requests_per_minute for its interactive calls (connect "
+        "verification, webhook registration, re-sync checks). The fetcher's limiter allows the rest (75/min), "
+        "so the two together never provoke a 429. One setting read by both services.",
+    )
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)
 
     max_retries: int = Field(default=4, ge=0, description="Retries after the first attempt.")
@@ -75,3 +84,14 @@ class AuroraSettings(BaseSettings):
     # The proposal PDF is optional next to the web proposal link: a slow job is given up on sooner, and the
     # import goes on without it (a later re-sync attaches it).
     proposal_pdf_job_max_wait: float = Field(default=20.0, gt=0)
+
+    @property
+    def admin_budget_per_minute(self) -> int:
+        """What the admin's limiter allows per key: its share, never more than the key's whole budget."""
+        return min(self.admin_requests_per_minute, self.requests_per_minute)
+
+    @property
+    def fetcher_budget_per_minute(self) -> int:
+        """The key's budget minus the admin's share: the fetcher does every bulk use of a key (imports and
+        backfill walks); the admin's interactive calls fit in what is left."""
+        return max(1, self.requests_per_minute - self.admin_requests_per_minute)

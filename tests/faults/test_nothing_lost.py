@@ -70,6 +70,11 @@ async def run_scenario(
     # like Aurora would; the earlier copy then starts the import and the acknowledged one is the duplicate.
     assert ledger.import_requested <= len(signed)
     assert ledger.imported_projects + ledger.dead_lettered == len(signed)
+    # What other services and the company see: exactly one announcement and one log entry per imported project.
+    imported = {p for p in signed if ledger.imported_messages[p]}
+    assert len(imported) == ledger.imported_projects
+    assert all(ledger.imported_messages[p] == 1 and ledger.import_log_entries[p] == 1 for p in imported)
+    assert sum(ledger.imported_messages.values()) <= ledger.import_requested
     return ledger
 
 

@@ -74,7 +74,10 @@ async def run_scenario(
     imported = {p for p in signed if ledger.imported_messages[p]}
     assert len(imported) == ledger.imported_projects
     assert all(ledger.imported_messages[p] == 1 and ledger.import_log_entries[p] == 1 for p in imported)
-    assert sum(ledger.imported_messages.values()) <= ledger.import_requested
+    # The accepted webhooks allow one import per signed project (an unacknowledged copy the gateway published
+    # may be the one that started it, so this is not bounded by `import_requested`).
+    assert sum(ledger.imported_messages.values()) <= len(signed)
+    assert sum(ledger.import_log_entries.values()) <= len(signed)
     return ledger
 
 

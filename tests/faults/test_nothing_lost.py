@@ -70,6 +70,14 @@ async def run_scenario(
     # like Aurora would; the earlier copy then starts the import and the acknowledged one is the duplicate.
     assert ledger.import_requested <= len(signed)
     assert ledger.imported_projects + ledger.dead_lettered == len(signed)
+    # What other services and the company see: exactly one announcement and one log entry per imported project.
+    imported = {p for p in signed if ledger.imported_messages[p]}
+    assert len(imported) == ledger.imported_projects
+    assert all(ledger.imported_messages[p] == 1 and ledger.import_log_entries[p] == 1 for p in imported)
+    # The accepted webhooks allow one import per signed project (an unacknowledged copy the gateway published
+    # may be the one that started it, so this is not bounded by `import_requested`).
+    assert sum(ledger.imported_messages.values()) <= len(signed)
+    assert sum(ledger.import_log_entries.values()) <= len(signed)
     return ledger
 
 

@@ -68,6 +68,38 @@ async def test_enqueue_is_idempotent_on_the_event_id(queue: FetchQueue, company:
     assert count == 1
 
 
+async def test_only_a_replay_runs_a_failed_job_again(queue: FetchQueue, company: Company) -> None:
+    request = company.request("p-replay")
+    _, job_id = await queue.enqueue(request)
+    job = await queue.claim(company.integration_id, "owner-a")
+    assert job is not None
+    await queue.fail(job, "owner-a", "aurora_403: not permitted")
+
+    assert await queue.enqueue(request) == (Enqueued.DUPLICATE, job_id), "a redelivery is not a replay"
+    assert await queue.enqueue(request, replay=True) == (Enqueued.REPLAYED, job_id)
+    row = await job_row(queue.pool, job_id)
+    assert (row["status"], row["attempts"], row["last_error"]) == ("pending", 0, None)
+    assert await queue.enqueue(request, replay=True) == (Enqueued.DUPLICATE, job_id), "already re-running"
+
+    rerun = await queue.claim(company.integration_id, "owner-a")
+    assert rerun is not None
+    assert rerun.id == job_id
+
+
+async def test_a_replay_joins_a_job_already_waiting_for_the_project(queue: FetchQueue, company: Company) -> None:
+    failed_request = company.request("p-replay-2")
+    _, failed_id = await queue.enqueue(failed_request)
+    job = await queue.claim(company.integration_id, "owner-a")
+    assert job is not None
+    await queue.fail(job, "owner-a", "aurora_403: not permitted")
+    _, waiting_id = await queue.enqueue(company.request("p-replay-2"))
+
+    assert await queue.enqueue(failed_request, replay=True) == (Enqueued.COALESCED, waiting_id)
+    assert failed_request.event_id in (await job_row(queue.pool, waiting_id))["coalesced_event_ids"]
+    assert (await job_row(queue.pool, failed_id))["status"] == "done"
+    assert await queue.enqueue(failed_request, replay=True) == (Enqueued.DUPLICATE, waiting_id)
+
+
 async def test_an_event_for_an_unknown_integration_is_not_queued(queue: FetchQueue, company: Company) -> None:
     stray = Company(company.company_id, str(uuid.uuid4()), company.tenant_id)
     assert await queue.enqueue(stray.request("p-x")) == (Enqueued.UNKNOWN_INTEGRATION, 0)

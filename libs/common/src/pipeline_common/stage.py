@@ -49,6 +49,9 @@ In = TypeVar("In", bound=Contract)
 
 ATTEMPT_HEADER = "x-attempt"
 NOT_BEFORE_HEADER = "x-not-before"
+# Set by `pipeline-ops dlq replay` on a dead letter it sends back: a stage that keeps its own record of failed
+# work (the fetcher's queue) runs it again instead of taking it for a redelivery.
+REPLAYED_HEADER = "x-replayed-at"
 ERROR_HEADERS = ("x-error", "x-error-code", "x-stage", "x-failed-at", "x-original-topic")
 
 

@@ -37,6 +37,7 @@ from pipeline_common.metrics import AURORA_CALLS, AURORA_LIMITER_WAIT, EVENTS_SK
 from pipeline_common.secrets import TokenCipher
 from pipeline_common.service import StageWiring, stage_service
 from pipeline_common.settings import CryptoSettings, DatabaseSettings
+from pipeline_common.stage import REPLAYED_HEADER
 
 log = get_logger(__name__)
 
@@ -51,8 +52,12 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-async def enqueue(pool: asyncpg.Pool[Any], queue: FetchQueue | Intake, request: ImportRequested) -> Enqueued:
-    result, job_id = await (queue.submit(request) if isinstance(queue, Intake) else queue.enqueue(request))
+async def enqueue(
+    pool: asyncpg.Pool[Any], queue: FetchQueue | Intake, request: ImportRequested, *, replay: bool = False
+) -> Enqueued:
+    result, job_id = await (
+        queue.submit(request, replay=replay) if isinstance(queue, Intake) else queue.enqueue(request, replay=replay)
+    )
     FETCH_ENQUEUED.labels(result.value).inc()
     if result is Enqueued.UNKNOWN_INTEGRATION:
         EVENTS_SKIPPED.labels(STAGE, "integration_gone").inc()
@@ -69,6 +74,19 @@ async def enqueue(pool: asyncpg.Pool[Any], queue: FetchQueue | Intake, request: 
             aurora_project_id=request.aurora_project_id,
             details={"job_id": job_id},
         )
+    if result is Enqueued.REPLAYED:
+        await write_log(
+            pool,
+            company_id=request.company_id,
+            integration_id=request.integration_id,
+            kind="replayed",
+            message="the failed import was sent back by an operator; fetching it again",
+            event_id=request.event_id,
+            aurora_project_id=request.aurora_project_id,
+            details={"job_id": job_id},
+        )
+    elif replay and result is Enqueued.DUPLICATE:
+        log.warning("replay_ignored", job_id=job_id, reason="the job did not fail: it is done or still running")
     log.info("import_enqueued", result=result.value, job_id=job_id, aurora_project_id=request.aurora_project_id)
     return result
 
@@ -135,7 +153,7 @@ def create_app() -> AsgiFastStream:
         )
 
         async def handle(event: ImportRequested, headers: dict[str, str]) -> None:
-            await enqueue(pool, intake, event)
+            await enqueue(pool, intake, event, replay=REPLAYED_HEADER in headers)
 
         try:
             yield handle

@@ -38,6 +38,7 @@ class Enqueued(StrEnum):
     QUEUED = "queued"
     COALESCED = "coalesced"
     RESUMED = "resumed"
+    REPLAYED = "replayed"
     DUPLICATE = "duplicate"
     UNKNOWN_INTEGRATION = "unknown_integration"
 
@@ -110,12 +111,16 @@ class FetchQueue:
 
     # --- producer side (the Kafka handler) ----------------------------------------------------------
 
-    async def enqueue(self, request: ImportRequested) -> tuple[Enqueued, int]:
-        """Queue, merge or resume; returns what happened and the job id. Idempotent on the event id."""
-        return (await self.enqueue_many([request]))[0]
+    async def enqueue(self, request: ImportRequested, *, replay: bool = False) -> tuple[Enqueued, int]:
+        """Queue, merge or resume; returns what happened and the job id. Idempotent on the event id, except
+        that an operator's replay of a dead letter (`replay`) runs its failed job again."""
+        return (await self.enqueue_many([request], replays=[replay]))[0]
 
     async def enqueue_many(
-        self, requests: list[ImportRequested], traces: list[str | None] | None = None
+        self,
+        requests: list[ImportRequested],
+        traces: list[str | None] | None = None,
+        replays: list[bool] | None = None,
     ) -> list[tuple[Enqueued, int]]:
         """`enqueue` for several requests in one transaction (one commit), results in the given order.
 
@@ -129,7 +134,8 @@ class FetchQueue:
                 try:
                     async with conn.transaction():
                         trace = traces[i] if traces is not None else CURRENT_TRACEPARENT.get()
-                        results[i] = await self._enqueue_locked(conn, requests[i], trace)
+                        replay = replays[i] if replays is not None else False
+                        results[i] = await self._enqueue_locked(conn, requests[i], trace, replay)
                 except asyncpg.ForeignKeyViolationError:
                     # The integration was deleted (its rows cascade away): nothing to fetch for.
                     results[i] = (Enqueued.UNKNOWN_INTEGRATION, 0)
@@ -142,13 +148,19 @@ class FetchQueue:
         return [r if r is not None else (Enqueued.DUPLICATE, 0) for r in results]
 
     @staticmethod
-    async def _enqueue_locked(conn: Conn, request: ImportRequested, traceparent: str | None) -> tuple[Enqueued, int]:
+    async def _enqueue_locked(
+        conn: Conn, request: ImportRequested, traceparent: str | None, replay: bool = False
+    ) -> tuple[Enqueued, int]:
         await _lock_project(conn, request.integration_id, request.aurora_project_id)
         known = await conn.fetchrow(
-            "SELECT id, status FROM fetch_queue WHERE event_id = $1 OR coalesced_event_ids @> ARRAY[$1] LIMIT 1",
+            "SELECT id, status FROM fetch_queue WHERE event_id = $1 OR coalesced_event_ids @> ARRAY[$1] "
+            # A replayed id may also sit in the waiting job it was merged into: that one answers first.
+            "ORDER BY status IN ('pending', 'parked', 'in_progress') DESC, id DESC LIMIT 1",
             request.event_id,
         )
         if known is not None:
+            if known["status"] == "failed" and replay:
+                return await FetchQueue._rerun_failed(conn, known["id"], request)
             if known["status"] != "parked":
                 return Enqueued.DUPLICATE, known["id"]
             # The admin's re-sync sends a parked import again with its own event id: resume it.
@@ -189,6 +201,42 @@ class FetchQueue:
         )
         assert row is not None
         return (Enqueued.QUEUED if row["inserted"] else Enqueued.COALESCED), row["id"]
+
+    @staticmethod
+    async def _rerun_failed(conn: Conn, job_id: int, request: ImportRequested) -> tuple[Enqueued, int]:
+        """An operator replayed the dead letter of a failed job (after fixing the cause): fetch it again.
+
+        A redelivery of the original message still counts as a duplicate; only a replay reopens the job."""
+        waiting = await conn.fetchval(
+            "SELECT id FROM fetch_queue WHERE integration_id = $1::uuid AND aurora_project_id = $2 "
+            "AND status IN ('pending', 'parked')",
+            request.integration_id,
+            request.aurora_project_id,
+        )
+        if waiting is None:
+            await conn.execute(
+                "UPDATE fetch_queue SET status = 'pending', attempts = 0, not_before = now(), finished_at = NULL, "
+                "claimed_by = NULL, last_error = NULL, updated_at = now() WHERE id = $1",
+                job_id,
+            )
+            return Enqueued.REPLAYED, job_id
+        # The project's waiting job reads Aurora's current state anyway: the replayed events ride with it.
+        await conn.execute(
+            "UPDATE fetch_queue SET coalesced_event_ids = coalesced_event_ids || "
+            "(SELECT ARRAY[event_id] || coalesced_event_ids FROM fetch_queue WHERE id = $2), "
+            "priority = LEAST(priority, (SELECT priority FROM fetch_queue WHERE id = $2)), updated_at = now() "
+            "WHERE id = $1",
+            waiting,
+            job_id,
+        )
+        await conn.execute(
+            "UPDATE fetch_queue SET status = 'done', updated_at = now(), "
+            "last_error = coalesce(last_error, 'failed') || ' (replayed: merged into job ' || $2::text || ')' "
+            "WHERE id = $1",
+            job_id,
+            str(waiting),
+        )
+        return Enqueued.COALESCED, int(waiting)
 
     # --- worker side ----------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import orjson
@@ -21,7 +21,9 @@ from rich.table import Table
 from pipeline_common import topics
 from pipeline_common.events import derive_event_id
 from pipeline_common.ops.kafka_view import Record, group_lag, scan, topic_offsets
+from pipeline_common.ops.replay import Followed, Verdict, follow, mark
 from pipeline_common.settings import DatabaseSettings, KafkaSettings
+from pipeline_common.stage import REPLAYED_HEADER
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 dlq_app = typer.Typer(
@@ -196,7 +198,7 @@ def dlq_list(
         for column in ("dlq", "offset", "failed at", "stage", "code", "attempts", "event id", "error"):
             table.add_column(column, overflow="fold")
         count = 0
-        for base in [topic] if topic else list(topics.CONSUMED):
+        for base in [_consumed_topic(topic)] if topic else list(topics.CONSUMED):
             async for record in scan(_bootstrap(), topics.dlq_topic(base)):
                 h = record.headers
                 failed = float(h.get("x-failed-at", "0") or 0)
@@ -224,40 +226,88 @@ def dlq_replay(
     topic: Annotated[str, typer.Argument(help="the consumed topic whose DLQ to replay, e.g. aurora.project.fetched")],
     offset: Annotated[list[str] | None, typer.Option(help="only these messages, as p<partition>@<offset>")] = None,
     all_messages: Annotated[bool, typer.Option("--all", help="replay every message in the DLQ")] = False,
+    wait: Annotated[
+        float, typer.Option(help="seconds to follow each replayed message through the stages (0: do not follow)")
+    ] = 60.0,
 ) -> None:
-    """Send dead letters back to their original topic with a fresh attempt count (after fixing the cause).
+    """Send dead letters back to their original topic (after fixing the cause) and report what the stages did.
 
     Safe to repeat: every stage derives its ids from the message's id, so a replayed message that had in
-    fact been applied changes nothing.
+    fact been applied changes nothing. Each message is then followed through the derived events on the later
+    topics, the dead-letter topics and the integration log for up to --wait seconds. Exit status 1 when a
+    message failed again or showed no outcome within the wait.
     """
     if not offset and not all_messages:
         raise typer.BadParameter("name messages with --offset p0@12 (repeatable) or pass --all")
     wanted = set(offset or ())
+    topic = _consumed_topic(topic)
 
-    async def run() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=_bootstrap(), acks="all", enable_idempotence=True)
-        await producer.start()
-        replayed = 0
+    async def run() -> int:
+        conn = await _connect_database() if wait > 0 else None
         try:
-            async for record in scan(_bootstrap(), topics.dlq_topic(topic)):
-                if not all_messages and f"p{record.partition}@{record.offset}" not in wanted:
-                    continue
-                target = record.headers.get("x-original-topic", topic)
-                headers = [(k, v.encode()) for k, v in record.headers.items() if not k.startswith("x-")]
-                headers.append(("x-replayed-at", f"{time.time():.3f}".encode()))
-                await producer.send_and_wait(
-                    target, record.value, key=record.key.encode() if record.key else None, headers=headers
-                )
-                replayed += 1
-                console.print(
-                    f"replayed p{record.partition}@{record.offset} → {target} "
-                    f"(event {record.headers.get('ce_id', '?')})"
-                )
+            since = await mark(_bootstrap(), conn) if wait > 0 else None
+            followed = await _send_back(topic, wanted, all_messages)
+            missing = wanted - {f.position for f in followed}
+            for position in sorted(missing):
+                console.print(f"[yellow]no message at {position} in {topics.dlq_topic(topic)}[/yellow]")
+            console.print(f"{len(followed)} message(s) sent back")
+            if since is None or not followed:
+                if followed:
+                    console.print("[yellow]not followed (--wait 0): the outcome is unknown[/yellow]")
+                return 1 if missing else 0
+            await follow(_bootstrap(), conn, since, followed, wait_seconds=wait)
         finally:
-            await producer.stop()
-        console.print(f"{replayed} message(s) replayed")
+            if conn is not None:
+                await conn.close()
+        for item in followed:
+            colour = {Verdict.IMPORTED: "green", Verdict.STOPPED: "yellow"}.get(item.verdict, "red")
+            console.print(f"[{colour}]{item.position} event {item.event_id}: {item.summary()}[/{colour}]")
+            for line in [*item.reached, *item.log]:
+                console.print(f"    {line}")
+        bad = [f for f in followed if f.verdict in (Verdict.FAILED_AGAIN, Verdict.NO_OUTCOME)]
+        return 1 if bad or missing else 0
 
-    asyncio.run(run())
+    code = asyncio.run(run())
+    if code:
+        raise typer.Exit(code)
+
+
+def _consumed_topic(name: str) -> str:
+    for candidate in (name, topics.PREFIX + name):
+        if candidate in topics.CONSUMED:
+            return candidate
+    raise typer.BadParameter(f"{name} is not a consumed topic; one of: {', '.join(topics.CONSUMED)}")
+
+
+async def _connect_database() -> asyncpg.Connection[Any] | None:
+    try:
+        return await asyncpg.connect(DatabaseSettings().database_url.get_secret_value())
+    except (OSError, asyncpg.PostgresError) as exc:
+        console.print(f"[yellow]database unavailable ({exc}); following topics only[/yellow]")
+        return None
+
+
+async def _send_back(topic: str, wanted: set[str], all_messages: bool) -> list[Followed]:
+    producer = AIOKafkaProducer(bootstrap_servers=_bootstrap(), acks="all", enable_idempotence=True)
+    await producer.start()
+    sent: list[Followed] = []
+    try:
+        async for record in scan(_bootstrap(), topics.dlq_topic(topic)):
+            position = f"p{record.partition}@{record.offset}"
+            if not all_messages and position not in wanted:
+                continue
+            target = record.headers.get("x-original-topic", topic)
+            headers = [(k, v.encode()) for k, v in record.headers.items() if not k.startswith("x-")]
+            headers.append((REPLAYED_HEADER, f"{time.time():.3f}".encode()))
+            await producer.send_and_wait(
+                target, record.value, key=record.key.encode() if record.key else None, headers=headers
+            )
+            event_id = record.headers.get("ce_id", "?")
+            sent.append(Followed(position=position, topic=target, event_id=event_id))
+            console.print(f"sent {position} back to {target} (event {event_id})")
+    finally:
+        await producer.stop()
+    return sent
 
 
 def main() -> None:

@@ -26,8 +26,9 @@ $(STAMP): requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 install: $(STAMP) ## Create .venv and install every package (once; again when the lock changes)
 
-infra: install ## Start Kafka and PostgreSQL locally (idempotent) and apply migrations
+infra: install ## Start Kafka and PostgreSQL locally (idempotent), create the topics, apply migrations
 	@deploy/local/kafka.sh start
+	@$(VENV)/bin/pipeline-topics
 	@deploy/local/postgres.sh start
 	@$(VENV)/bin/pipeline-migrate
 

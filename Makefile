@@ -26,6 +26,13 @@ $(STAMP): requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 install: $(STAMP) ## Create .venv and install every package (once; again when the lock changes)
 
+# The KEDA schema check of deploy/k8s (tests/deploy): pinned in deploy/k8s/checks/package-lock.json.
+K8S_CHECKS := deploy/k8s/checks/node_modules/.installed
+$(K8S_CHECKS): deploy/k8s/checks/package-lock.json
+	@command -v npm >/dev/null || { echo "[install] npm is needed for the KEDA manifest check: apt-get install npm"; exit 1; }
+	@npm ci --prefix deploy/k8s/checks --no-audit --no-fund --loglevel=error
+	@touch $@
+
 infra: install ## Start Kafka and PostgreSQL locally (idempotent), create the topics, apply migrations
 	@deploy/local/kafka.sh start
 	@$(VENV)/bin/pipeline-topics
@@ -35,7 +42,7 @@ infra: install ## Start Kafka and PostgreSQL locally (idempotent), create the to
 run: infra ## Run the whole system with the emulator, import one signed project, keep running until Ctrl-C
 	@$(PY) -m pipeline_common.demo
 
-test: infra ## Run every test against real Kafka, PostgreSQL and the emulator
+test: infra $(K8S_CHECKS) ## Run every test against real Kafka, PostgreSQL and the emulator
 	@deploy/local/browser.sh ensure
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 

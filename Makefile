@@ -71,4 +71,5 @@ bench: infra ## Measure the pipeline on this machine (table + bench-results/*.js
 	@$(PY) -m pipeline_common.bench $(BENCH_ARGS)
 
 clean-data: stop ## Delete local Kafka and PostgreSQL data (keeps the downloaded jars)
+	deploy/local/postgres.sh delete-data
 	rm -rf .local/kafka/data .local/kafka/server.properties .local/postgres

@@ -45,7 +45,8 @@ def test_compose_runs_the_same_services_commands_settings_and_ports_as_kubernete
 
     config = generated(build("prod"), "ConfigMap", "pipeline-settings")
     secret = generated(docs, "Secret", "pipeline-secrets")
-    assert config is not None and secret is not None
+    assert config is not None
+    assert secret is not None
     k8s_settings = set(config["data"]) | set(secret["data"])
     for service in SERVICES:
         name = service.name.replace("-", "_")

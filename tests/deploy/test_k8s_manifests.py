@@ -97,7 +97,8 @@ def test_each_service_runs_its_own_script_on_the_port_it_reads_with_probes_on_it
             "livenessProbe": {"path": "/health/live", "port": "http"},
             "readinessProbe": {"path": "/health/ready", "port": "http"},
         }, service.name
-        assert main["resources"]["requests"] and main["resources"]["limits"], service.name
+        assert main["resources"]["requests"], service.name
+        assert main["resources"]["limits"], service.name
         # Longer than the slowest message the service may be holding when asked to stop.
         assert dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30, service.name
         pdb = of_kind(docs, "PodDisruptionBudget")[service.name]
@@ -147,7 +148,8 @@ def test_every_setting_a_service_needs_is_provided_and_none_is_misspelt(overlay:
         for name, e in explicit.items():
             assert name in reads, f"{service.name} is given {name}, which none of its settings reads"
             ref = e["valueFrom"]["secretKeyRef"]
-            assert ref["key"] == name and ref["name"].startswith("pipeline-secrets"), name
+            assert ref["key"] == name, name
+            assert ref["name"].startswith("pipeline-secrets"), name
         provided = set(config) | set(explicit)
         needed = {env for env, info in reads.items() if must_be_provided(info)}
         assert needed <= provided, f"{service.name} misses {sorted(needed - provided)}"
@@ -166,7 +168,9 @@ def test_every_setting_a_service_needs_is_provided_and_none_is_misspelt(overlay:
     }
     secret = generated(docs, "Secret", "pipeline-secrets")
     external = of_kind(docs, "ExternalSecret").get("pipeline-secrets")
-    supplied = set(secret["data"]) if secret else {d["secretKey"] for d in external["spec"]["data"]} if external else set()
+    supplied = (
+        set(secret["data"]) if secret else {d["secretKey"] for d in external["spec"]["data"]} if external else set()
+    )
     assert referenced <= supplied, f"overlays/{overlay} does not supply {sorted(referenced - supplied)}"
 
 
@@ -182,7 +186,12 @@ def _stage_groups(stage: str, input_topic: str) -> tuple[str, str]:
     broker = KafkaBroker()
     default_prefix = KafkaSettings.model_fields["group_prefix"].default
     built: Stage[Any] = Stage(
-        name=stage, broker=broker, input_topic=input_topic, contract=Contract, handler=handler, group_prefix=default_prefix
+        name=stage,
+        broker=broker,
+        input_topic=input_topic,
+        contract=Contract,
+        handler=handler,
+        group_prefix=default_prefix,
     )
     relay = RetryRelay(bootstrap_servers="unused", input_topic=input_topic, group_id=built.group_id, broker=broker)
     return built.group_id, relay.group_id
@@ -197,14 +206,17 @@ def test_keda_scales_each_stage_on_the_group_and_topics_the_code_uses_within_the
     consumers = [s for s in SERVICES if s.stage]
     assert set(scaled) == {s.name for s in consumers}
     for service in consumers:
-        assert service.stage is not None and service.input_topic is not None
+        assert service.stage is not None
+        assert service.input_topic is not None
         obj = scaled[service.name]
         assert obj["spec"]["scaleTargetRef"]["name"] == service.name
         assert obj["spec"]["maxReplicaCount"] <= partitions
         group, relay_group = _stage_groups(service.stage, service.input_topic)
         topic = unprefixed(service.input_topic)
         kafka = {
-            (t["metadata"]["consumerGroup"], t["metadata"]["topic"]) for t in obj["spec"]["triggers"] if t["type"] == "kafka"
+            (t["metadata"]["consumerGroup"], t["metadata"]["topic"])
+            for t in obj["spec"]["triggers"]
+            if t["type"] == "kafka"
         }
         for _, name in kafka:
             assert obj["spec"]["maxReplicaCount"] <= kafka_topics[name]["spec"]["partitions"], name
@@ -219,7 +231,9 @@ def test_keda_scales_each_stage_on_the_group_and_topics_the_code_uses_within_the
 
 
 def test_the_fetchers_scaling_query_runs_against_the_real_schema(database_url: str) -> None:
-    (trigger,) = [t for t in of_kind(build("prod"), "ScaledObject")["fetcher"]["spec"]["triggers"] if t["type"] == "postgresql"]
+    (trigger,) = [
+        t for t in of_kind(build("prod"), "ScaledObject")["fetcher"]["spec"]["triggers"] if t["type"] == "postgresql"
+    ]
 
     async def run() -> Any:
         conn = await asyncpg.connect(database_url)
@@ -236,10 +250,13 @@ def test_strimzi_has_a_kafka_topic_for_every_topic_as_pipeline_topics_would_crea
     config = settings_data(docs)
     declared = {t["spec"]["topicName"]: t["spec"] for t in of_kind(docs, "KafkaTopic").values()}
     assert set(declared) == {unprefixed(t) for t in topics.every_topic()}
-    kafka = KafkaSettings(**{k.removeprefix("KAFKA_").lower(): v for k, v in config.items() if k.startswith("KAFKA_TOPIC_")})
+    kafka = KafkaSettings(
+        **{k.removeprefix("KAFKA_").lower(): v for k, v in config.items() if k.startswith("KAFKA_TOPIC_")}
+    )
     for spec in topic_specs(kafka):
         found = declared[unprefixed(spec.name)]
-        assert found["replicas"] == 3 and str(found["config"]["min.insync.replicas"]) == "2"
+        assert found["replicas"] == 3
+        assert str(found["config"]["min.insync.replicas"]) == "2"
         assert (found["partitions"], found["replicas"]) == (spec.partitions, spec.replication_factor)
         assert {k: str(v) for k, v in found["config"].items()} == spec.configs
     for topic in of_kind(docs, "KafkaTopic").values():
@@ -265,7 +282,8 @@ def test_each_service_has_a_kafka_user_limited_to_its_own_topics_and_groups() ->
             assert groups == [{"type": "group", "name": group, "patternType": "prefix"}]
             assert relay_group.startswith(group)
             reads = {a["resource"]["name"] for a in acls if "Read" in a["operations"]}
-            assert unprefixed(service.input_topic) in reads and topics.retry_topic(unprefixed(service.input_topic)) in reads
+            assert unprefixed(service.input_topic) in reads
+            assert topics.retry_topic(unprefixed(service.input_topic)) in reads
 
 
 def test_network_policies_deny_by_default_and_open_only_what_each_service_needs() -> None:
@@ -276,10 +294,16 @@ def test_network_policies_deny_by_default_and_open_only_what_each_service_needs(
     ingress_to = {
         p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
         for p in policies.values()
-        if "Ingress" in p["spec"]["policyTypes"] and p["spec"].get("ingress") and not p["spec"]["ingress"][0].get("from")
+        if "Ingress" in p["spec"]["policyTypes"]
+        and p["spec"].get("ingress")
+        and not p["spec"]["ingress"][0].get("from")
     }
     assert ingress_to == {"gateway", "admin"}
-    https = [p for p in policies.values() if any(port.get("port") == 443 for e in p["spec"].get("egress", []) for port in e.get("ports", []))]
+    https = [
+        p
+        for p in policies.values()
+        if any(port.get("port") == 443 for e in p["spec"].get("egress", []) for port in e.get("ports", []))
+    ]
     assert len(https) == 1
     (expr,) = https[0]["spec"]["podSelector"]["matchExpressions"]
     assert sorted(expr["values"]) == ["admin", "fetcher"]

@@ -103,7 +103,9 @@ async def ensure_topics(settings: KafkaSettings, *, wait_seconds: float = 30.0) 
                 # Another copy of this step (two Jobs, a concurrent `make infra`) created it first: fine.
                 if code and code != _TOPIC_ALREADY_EXISTS:
                     raise RuntimeError(f"could not create topic {name}: error {code} {message or ''}".strip())
-            changes += [f"created {s.name} ({s.partitions} partitions, replication {s.replication_factor})" for s in missing]
+            changes += [
+                f"created {s.name} ({s.partitions} partitions, replication {s.replication_factor})" for s in missing
+            ]
         grow = {s.name: s.partitions for s in specs if s.name in state and state[s.name].partitions < s.partitions}
         if grow:
             await admin.create_partitions({name: NewPartitions(total) for name, total in grow.items()})
@@ -166,6 +168,7 @@ def run(
     for line in changes:
         typer.echo(line)
     typer.echo(f"{total} topics as configured ({len(changes)} change(s))")
+
 
 def main() -> None:
     app()

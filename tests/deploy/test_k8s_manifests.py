@@ -101,6 +101,9 @@ def test_each_service_runs_its_own_script_on_the_port_it_reads_with_probes_on_it
         assert main["resources"]["limits"], service.name
         # Longer than the slowest message the service may be holding when asked to stop.
         assert dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30, service.name
+        (gate,) = dep["spec"]["template"]["spec"]["initContainers"]
+        assert gate["command"] == ["pipeline-topics", "--check"], f"{service.name} may start before its topics"
+        assert scripts.get("pipeline-topics") == "pipeline_common.topic_provisioning:main"
         pdb = of_kind(docs, "PodDisruptionBudget")[service.name]
         assert pdb["spec"] == {"maxUnavailable": 1, "selector": dep["spec"]["selector"]}
         # The settings the process would build from this environment listen where the probes knock.

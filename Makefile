@@ -35,7 +35,7 @@ $(K8S_CHECKS): deploy/k8s/checks/package-lock.json
 
 infra: install ## Start Kafka and PostgreSQL locally (idempotent), create the topics, apply migrations
 	@deploy/local/kafka.sh start
-	@$(VENV)/bin/pipeline-topics
+	@KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${KAFKA_PORT:-9092}} $(VENV)/bin/pipeline-topics
 	@deploy/local/postgres.sh start
 	@$(VENV)/bin/pipeline-migrate
 

@@ -26,15 +26,23 @@ $(STAMP): requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 install: $(STAMP) ## Create .venv and install every package (once; again when the lock changes)
 
-infra: install ## Start Kafka and PostgreSQL locally (idempotent) and apply migrations
+# The KEDA schema check of deploy/k8s (tests/deploy): pinned in deploy/k8s/checks/package-lock.json.
+K8S_CHECKS := deploy/k8s/checks/node_modules/.installed
+$(K8S_CHECKS): deploy/k8s/checks/package-lock.json
+	@command -v npm >/dev/null || { echo "[install] npm is needed for the KEDA manifest check: apt-get install npm"; exit 1; }
+	@npm ci --prefix deploy/k8s/checks --no-audit --no-fund --loglevel=error
+	@touch $@
+
+infra: install ## Start Kafka and PostgreSQL locally (idempotent), create the topics, apply migrations
 	@deploy/local/kafka.sh start
+	@KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${KAFKA_PORT:-9092}} $(VENV)/bin/pipeline-topics
 	@deploy/local/postgres.sh start
 	@$(VENV)/bin/pipeline-migrate
 
 run: infra ## Run the whole system with the emulator, import one signed project, keep running until Ctrl-C
 	@$(PY) -m pipeline_common.demo
 
-test: infra ## Run every test against real Kafka, PostgreSQL and the emulator
+test: infra $(K8S_CHECKS) ## Run every test against real Kafka, PostgreSQL and the emulator
 	@deploy/local/browser.sh ensure
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -63,4 +71,5 @@ bench: infra ## Measure the pipeline on this machine (table + bench-results/*.js
 	@$(PY) -m pipeline_common.bench $(BENCH_ARGS)
 
 clean-data: stop ## Delete local Kafka and PostgreSQL data (keeps the downloaded jars)
+	deploy/local/postgres.sh delete-data
 	rm -rf .local/kafka/data .local/kafka/server.properties .local/postgres

@@ -54,7 +54,9 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 min.insync.replicas=1
-auto.create.topics.enable=true
+# Topics are made by `pipeline-topics` with their configured partitions; a typo or a missed step must fail
+# loudly, not create a one-partition topic nobody planned.
+auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 PROPS

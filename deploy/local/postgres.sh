@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Local PostgreSQL for development and tests, without Docker.
-#   deploy/local/postgres.sh start|stop|status|createdb NAME
+#   deploy/local/postgres.sh start|stop|status|createdb NAME|delete-data
 # Installs Debian's postgresql package when missing, runs its own cluster under $LOCAL_STATE/postgres
 # (default .local/, git-ignored) on 127.0.0.1:$PG_PORT, and creates the role and database idempotently.
-# The cluster belongs to the `postgres` OS user because PostgreSQL refuses to run as root.
+# The cluster belongs to the `postgres` OS user because PostgreSQL refuses to run as root. When that user
+# cannot reach $LOCAL_STATE (root working in /root or in a `mktemp -d` folder, mode 700), the cluster lives
+# in a postgres-owned directory instead, named after $LOCAL_STATE; $LOCAL_STATE/postgres.location says where.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -11,6 +13,7 @@ state="${LOCAL_STATE:-$root/.local}"
 pgdir="$state/postgres"
 data="$pgdir/data"
 run="$pgdir/run"
+location_file="$state/postgres.location"
 port="${PG_PORT:-5432}"
 user="${PG_USER:-pipeline}"
 password="${PG_PASSWORD:-pipeline}"
@@ -35,6 +38,29 @@ install() {
     pg_ctlcluster "${c%/*}" "${c#*/}" stop || true
   done
   bindir >/dev/null || { log "installation did not provide initdb"; exit 1; }
+}
+
+# Where the cluster lives: under $LOCAL_STATE when the postgres user can get there, else in its own home.
+resolve_dirs() {
+  [[ $(id -u) -eq 0 ]] || return 0
+  getent passwd postgres >/dev/null || return 0
+  mkdir -p "$state"
+  if runuser -u postgres -- test -x "$state" 2>/dev/null; then return 0; fi
+  local home
+  home="$(getent passwd postgres | cut -d: -f6)"
+  if [[ -z "$home" || ! -d "$home" ]]; then
+    log "the postgres user cannot enter $state (a parent directory is private, e.g. /root or a mktemp -d folder)"
+    log "and has no home directory to keep the cluster in: run from a directory it can enter, or set LOCAL_STATE to one"
+    exit 1
+  fi
+  pgdir="$home/pipeline-clusters/$(printf '%s' "$state" | sha256sum | cut -c1-12)"
+  data="$pgdir/data"
+  run="$pgdir/run"
+  mkdir -p "$home/pipeline-clusters" && chown postgres: "$home/pipeline-clusters"
+  if [[ "$(cat "$location_file" 2>/dev/null)" != "$pgdir" ]]; then
+    echo "$pgdir" >"$location_file"
+    log "the postgres user cannot enter $state: the cluster lives in $pgdir (noted in $location_file)"
+  fi
 }
 
 as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -82,6 +108,7 @@ create_db() {
 
 start() {
   install
+  resolve_dirs
   init_cluster
   mkdir -p "$run"; [[ $(id -u) -eq 0 ]] && chown postgres: "$run"
   if running; then
@@ -99,14 +126,17 @@ start() {
 }
 
 stop() {
-  if ! bindir >/dev/null || ! running; then log "not running"; return; fi
+  if ! bindir >/dev/null; then log "not running"; return; fi
+  resolve_dirs
+  if ! running; then log "not running"; return; fi
   as_pg "$(bindir)/pg_ctl" -D "$data" -m fast -w stop >/dev/null && log "stopped"
 }
 
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  status) if running; then echo "running on 127.0.0.1:$port"; else echo "stopped"; exit 1; fi ;;
-  createdb) create_db "${2:?database name}" ;;
-  *) echo "usage: $0 start|stop|status|createdb NAME" >&2; exit 2 ;;
+  status) bindir >/dev/null && resolve_dirs; if bindir >/dev/null && running; then echo "running on 127.0.0.1:$port"; else echo "stopped"; exit 1; fi ;;
+  createdb) resolve_dirs; create_db "${2:?database name}" ;;
+  delete-data) stop; rm -rf "$pgdir" "$location_file"; log "deleted $pgdir" ;;
+  *) echo "usage: $0 start|stop|status|createdb NAME|delete-data" >&2; exit 2 ;;
 esac

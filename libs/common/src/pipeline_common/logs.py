@@ -24,29 +24,52 @@ def _mask_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Muta
     return event_dict
 
 
+# Libraries that log through the standard library and install handlers of their own (plain text, some on
+# stderr): their records are routed through the same renderer as ours, so stdout stays one JSON object a line.
+_LIBRARY_LOGGERS = ("faststream", "uvicorn", "aiokafka", "asyncio", "httpx", "httpcore", "asyncpg")
+
+
 def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=lambda obj, **_: orjson.dumps(obj).decode())
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _mask_secrets,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, _mask_secrets, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    # Libraries log through the standard library; keep their warnings, in the same stream.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(levelname)s %(name)s %(message)s")
-    # FastStream attaches its own INFO handler; its routine lines (assignments, task callbacks) are noise here.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _mask_secrets,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    # Libraries' warnings and errors are kept, in the same stream and shape as ours.
+    root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    for name in [*_LIBRARY_LOGGERS, *logging.root.manager.loggerDict]:
+        if name.split(".")[0] in _LIBRARY_LOGGERS:
+            library = logging.getLogger(name)
+            library.handlers.clear()
+            library.propagate = True
+    # FastStream's routine lines (assignments, task callbacks) are noise here.
     logging.getLogger("faststream").setLevel(logging.WARNING)
 
 

@@ -81,6 +81,8 @@ def serve(app: Callable[..., Awaitable[None]] | AsgiFastStream, *, name: str, po
         port=port,
         log_level="warning",
         access_log=False,
+        # Its records go through configure_logging's handler (JSON lines), not uvicorn's own text formatter.
+        log_config=None,
         loop="uvloop",
         timeout_graceful_shutdown=20,
     )

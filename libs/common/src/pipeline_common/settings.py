@@ -17,7 +17,15 @@ class KafkaSettings(BaseSettings):
     # Small linger batches bursts without adding visible latency at light load.
     linger_ms: int = 2
     request_timeout_ms: int = 30_000
-    topic_partitions: int = 6
+    # What `pipeline-topics` creates (and grows to): the most copies of a stage that can share the work.
+    topic_partitions: int = Field(default=6, ge=1)
+    # 1 on the single local broker; 3 and 2 on a cluster, so one broker can be lost without losing an
+    # acknowledged write (producers use acks=all).
+    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int = Field(default=1, ge=1)
+    topic_retention_hours: float = Field(default=168.0, gt=0)
+    # Dead letters wait for a person: keep them longer than the events they came from.
+    dlq_retention_hours: float = Field(default=720.0, gt=0)
     # Consumer groups are "<group_prefix>.<stage>": two pipelines sharing a broker (tests, staging) must not
     # share groups, or one would consume the other's messages.
     group_prefix: str = "pipeline"

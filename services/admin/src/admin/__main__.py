@@ -18,6 +18,8 @@ def main() -> None:
         port=settings.port,
         log_level=settings.service.log_level.lower(),
         access_log=False,
+        # Its records go through configure_logging's handler (JSON lines), not uvicorn's own text formatter.
+        log_config=None,
     )
 
 

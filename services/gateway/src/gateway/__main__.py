@@ -23,6 +23,8 @@ def main() -> None:
         port=settings.port,
         log_level="warning",
         access_log=False,
+        # Its records go through configure_logging's handler (JSON lines), not uvicorn's own text formatter.
+        log_config=None,
         loop="uvloop",
         http="httptools",
     )

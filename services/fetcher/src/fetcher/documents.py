@@ -149,23 +149,21 @@ class DocumentReader:
         return await self.aurora.download(url, max_bytes=self.max_document_bytes)
 
     async def _store_asset(self, asset: Asset, file: DownloadedFile) -> DocumentRef:
-        content_type = file.content_type or asset.content_type or "application/octet-stream"
-        digest = await store_blob(self.pool, file.content, content_type)
-        return DocumentRef(
-            kind=_asset_kind(asset),
-            sha256=digest,
-            file_name=asset.file_name or f"{asset.id}",
-            content_type=content_type,
-            size=file.size,
-            aurora_asset_id=asset.id,
-        )
+        default_type = asset.content_type or "application/octet-stream"
+        return await self._store(file, _asset_kind(asset), asset.file_name or asset.id, asset.id, default_type)
 
     async def _stored(
         self, file: DownloadedFile, kind: str, file_name: str, source_id: str, default_type: str
     ) -> Documents:
+        return Documents(stored=[await self._store(file, kind, file_name, source_id, default_type)])
+
+    async def _store(
+        self, file: DownloadedFile, kind: str, file_name: str, source_id: str, default_type: str
+    ) -> DocumentRef:
+        """Puts the bytes in the document store and names them; the response's content type wins."""
         content_type = file.content_type or default_type
         digest = await store_blob(self.pool, file.content, content_type)
-        ref = DocumentRef(
+        return DocumentRef(
             kind=kind,
             sha256=digest,
             file_name=file_name,
@@ -173,7 +171,6 @@ class DocumentReader:
             size=file.size,
             aurora_asset_id=source_id,
         )
-        return Documents(stored=[ref])
 
 
 def _asset_kind(asset: Asset) -> str:

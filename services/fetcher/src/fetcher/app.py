@@ -52,6 +52,16 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+# Queue outcomes the company sees in its integration log: (log kind, message).
+_LOGGED_OUTCOMES = {
+    Enqueued.COALESCED: (
+        "coalesced",
+        "merged into the project's fetch that was already waiting; one fetch reads the current state",
+    ),
+    Enqueued.REPLAYED: ("replayed", "the failed import was sent back by an operator; fetching it again"),
+}
+
+
 async def enqueue(
     pool: asyncpg.Pool[Any], queue: FetchQueue | Intake, request: ImportRequested, *, replay: bool = False
 ) -> Enqueued:
@@ -63,24 +73,14 @@ async def enqueue(
         EVENTS_SKIPPED.labels(STAGE, "integration_gone").inc()
         log.warning("import_for_unknown_integration", integration_id=request.integration_id)
         return result
-    if result is Enqueued.COALESCED:
+    if result in _LOGGED_OUTCOMES:
+        kind, message = _LOGGED_OUTCOMES[result]
         await write_log(
             pool,
             company_id=request.company_id,
             integration_id=request.integration_id,
-            kind="coalesced",
-            message="merged into the project's fetch that was already waiting; one fetch reads the current state",
-            event_id=request.event_id,
-            aurora_project_id=request.aurora_project_id,
-            details={"job_id": job_id},
-        )
-    if result is Enqueued.REPLAYED:
-        await write_log(
-            pool,
-            company_id=request.company_id,
-            integration_id=request.integration_id,
-            kind="replayed",
-            message="the failed import was sent back by an operator; fetching it again",
+            kind=kind,
+            message=message,
             event_id=request.event_id,
             aurora_project_id=request.aurora_project_id,
             details={"job_id": job_id},

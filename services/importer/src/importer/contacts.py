@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from importer.standard_fields import CONTACT_COLUMNS
-from importer.strategies import MatchingStrategy
+from pipeline_common.vocabulary import MatchingStrategy
 
 _COLS: Final = ", ".join(CONTACT_COLUMNS)
 _PARAMS: Final = ", ".join(f"${i + 3}" for i in range(len(CONTACT_COLUMNS)))

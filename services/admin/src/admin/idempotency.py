@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final
 
 import orjson
-from asyncpg.pool import PoolConnectionProxy
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from admin.errors import ApiError
+from admin.record_input import Conn
 from admin.resources import Resources
 
 KEY_LIFETIME: Final = "24 hours"
@@ -40,7 +40,7 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-Conn = PoolConnectionProxy[Any]
+
 Make = Callable[[Conn], Awaitable[BaseModel]]
 
 IDEMPOTENCY_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {

@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
 from asyncpg.pool import PoolConnectionProxy
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -22,7 +22,8 @@ ADDRESS_COLUMNS: Final = ("street_address", "city", "state", "postal_code", "cou
 CONTACT_FIELDS: Final = ("salutation", "first_name", "last_name", "email", "phone", "mailing_address")
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
-Conn = PoolConnectionProxy[Any]
+# A pooled connection; a string because PoolConnectionProxy is generic only to type checkers.
+Conn: TypeAlias = "PoolConnectionProxy[Any]"
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -33,7 +34,7 @@ def _blank_is_none(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=300)]
+Text = Annotated[Annotated[str, Field(max_length=300)] | None, BeforeValidator(_blank_is_none)]
 Value = Annotated[Decimal | None, Field(ge=0, max_digits=14, decimal_places=2, description="In the company's currency")]
 Latitude = Annotated[float | None, Field(ge=-90, le=90)]
 Longitude = Annotated[float | None, Field(ge=-180, le=180)]

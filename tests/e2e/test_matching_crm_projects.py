@@ -145,3 +145,22 @@ async def test_the_same_address_with_another_customer_is_not_matched(pipeline: P
     assert {p["id"] for p in projects} == {new["id"], neighbour["id"]}
     assert [(e["action"], e["details"]["match_rule"]) for e in log] == [("created", None)]
     assert new["contact_id"] != neighbour["contact_id"]
+
+
+async def test_an_address_added_later_with_patch_is_matched(pipeline: Pipeline, read_topic: Any) -> None:
+    """The match key follows a PATCH of the address (the database recomputes it on every write)."""
+    reader = await read_topic(topics.PROJECT_IMPORTED)
+    async with (
+        httpx.AsyncClient(base_url=pipeline.admin, timeout=30) as admin,
+        httpx.AsyncClient(base_url=pipeline.sim, timeout=30) as sim,
+    ):
+        company, tenant = await new_company(pipeline, admin, sim)
+        created, aurora = await aurora_deal(tenant)
+        body = crm_project_body(aurora, "address_and_email")
+        address = {k: body.pop(k) for k in ("street_address", "postal_code")}
+        project = await company.make_project(body)
+        await company.call("PATCH", f"/v1/projects/{project['id']}", 200, address)
+        message = await sign_and_import(tenant, created, reader)
+
+    assert message["action"] == "updated"
+    assert message["crm_project_id"] == project["id"]

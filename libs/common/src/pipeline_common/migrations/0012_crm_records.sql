@@ -85,4 +85,4 @@ CREATE TABLE idempotency_keys (
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (company_id, key)
 );
-CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+CREATE INDEX idempotency_keys_company_created ON idempotency_keys (company_id, created_at);

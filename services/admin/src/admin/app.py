@@ -21,7 +21,6 @@ from admin import (
     request_workflow,
     requests,
 )
-from admin.backfill import BackfillRunner
 from admin.errors import install_error_handlers
 from admin.resources import Resources
 from admin.settings import AdminSettings
@@ -81,11 +80,8 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
                 cipher=TokenCipher.from_settings(settings.crypto),
                 signer=WebhookSigner.from_settings(settings.crypto),
             )
-            res.backfills = BackfillRunner(res)
-            await res.backfills.recover()
             app.state.resources = res
             yield
-            await res.backfills.close()
         finally:
             await broker.stop()
             await aurora.aclose()

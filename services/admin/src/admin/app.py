@@ -42,7 +42,8 @@ The company-facing API of the Aurora Solar integration and the CRM resources it 
   own data: another company's ids answer 404.
 * Errors are `{"error": {"code": "...", "message": "...", "field": "..."}}` with a stable `code`; a 422 also
   lists every bad field in `errors`.
-* Every `POST` that makes a CRM record (contacts, projects, requests) honours `Idempotency-Key`: a retry with
+* Every `POST` that makes a CRM record (contacts, projects, requests, workflows, custom properties) honours
+  `Idempotency-Key`: a retry with
   the same key and body answers what the first call answered (`Idempotent-Replayed: true`) and makes nothing
   twice; the same key with another body is refused (422 `idempotency_key_reused`).
 

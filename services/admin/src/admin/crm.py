@@ -12,9 +12,12 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from admin.errors import ApiError, error_responses, not_found, validation_error
+from admin.idempotency import IdempotencyKey, create_once
+from admin.record_input import Conn
 from admin.resources import Resources, resources
 from admin.security import CurrentCompany
 from pipeline_common.mapping_catalog import PropertyType
@@ -64,20 +67,25 @@ class Workflow(BaseModel):
     summary="Create a workflow template",
     responses=error_responses(401, 409, 422),
 )
-async def create_workflow(body: WorkflowCreate, company: CurrentCompany, res: Res) -> Workflow:
-    try:
-        row = await res.pool.fetchrow(
-            "INSERT INTO workflows (id, company_id, name, stages) VALUES ($1, $2, $3, $4) "
-            "RETURNING id, name, stages, created_at",
-            uuid.uuid4(),
-            company.id,
-            body.name.strip(),
-            body.stages,
-        )
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "duplicate_name", f"a workflow named {body.name!r} already exists") from None
-    assert row is not None
-    return Workflow(**dict(row))
+async def create_workflow(
+    body: WorkflowCreate, company: CurrentCompany, res: Res, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    async def make(conn: Conn) -> Workflow:
+        try:
+            row = await conn.fetchrow(
+                "INSERT INTO workflows (id, company_id, name, stages) VALUES ($1, $2, $3, $4) "
+                "RETURNING id, name, stages, created_at",
+                uuid.uuid4(),
+                company.id,
+                body.name.strip(),
+                body.stages,
+            )
+        except asyncpg.UniqueViolationError:
+            raise ApiError(409, "duplicate_name", f"a workflow named {body.name!r} already exists") from None
+        assert row is not None
+        return Workflow(**dict(row))
+
+    return await create_once(res, company.id, idempotency_key, "POST /v1/workflows", body, make)
 
 
 @router.get(
@@ -182,22 +190,27 @@ _PROP_COLS = "id, key, name, type, options, created_at"
     summary="Create a custom property",
     responses=error_responses(401, 409, 422),
 )
-async def create_property(body: CustomPropertyCreate, company: CurrentCompany, res: Res) -> CustomProperty:
-    try:
-        row = await res.pool.fetchrow(
-            f"INSERT INTO custom_properties (id, company_id, key, name, type, options) "  # noqa: S608
-            f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_PROP_COLS}",
-            uuid.uuid4(),
-            company.id,
-            body.key,
-            body.name.strip(),
-            body.type.value,
-            body.options,
-        )
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "duplicate_key", f"a custom property with key {body.key!r} already exists") from None
-    assert row is not None
-    return CustomProperty(**dict(row))
+async def create_property(
+    body: CustomPropertyCreate, company: CurrentCompany, res: Res, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    async def make(conn: Conn) -> CustomProperty:
+        try:
+            row = await conn.fetchrow(
+                f"INSERT INTO custom_properties (id, company_id, key, name, type, options) "  # noqa: S608
+                f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_PROP_COLS}",
+                uuid.uuid4(),
+                company.id,
+                body.key,
+                body.name.strip(),
+                body.type.value,
+                body.options,
+            )
+        except asyncpg.UniqueViolationError:
+            raise ApiError(409, "duplicate_key", f"a custom property with key {body.key!r} already exists") from None
+        assert row is not None
+        return CustomProperty(**dict(row))
+
+    return await create_once(res, company.id, idempotency_key, "POST /v1/custom-properties", body, make)
 
 
 @router.get(

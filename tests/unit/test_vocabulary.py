@@ -23,7 +23,10 @@ from pipeline_common.vocabulary import (
     LineItemKind,
     LogKind,
     MatchingStrategy,
+    ProjectType,
     RecordSource,
+    StageChangeSource,
+    StageOutcome,
     TriggerKind,
 )
 
@@ -41,6 +44,9 @@ CHECKED_VOCABULARIES: dict[tuple[str, str], type[Enum]] = {
     ("backfills", "status"): BackfillStatus,
     ("fetch_queue", "status"): FetchJobStatus,
     ("fetch_queue", "kind"): FetchJobKind,
+    ("requests", "project_type"): ProjectType,
+    ("request_stages", "outcome"): StageOutcome,
+    ("request_stage_history", "source"): StageChangeSource,
 }
 
 # `col = ANY (ARRAY['a'::text, 'b'::text])`, which is how PostgreSQL prints `col IN ('a', 'b')`.

@@ -140,3 +140,23 @@ class LineItemKind(StrEnum):
     DISCOUNT = "discount"
     INCENTIVE = "incentive"
     OTHER = "other"
+
+
+class ProjectType(StrEnum):
+    RESIDENTIAL = "residential"
+    COMMERCIAL = "commercial"
+
+
+class StageOutcome(StrEnum):
+    """Where a request stage leads: still open, or the deal won or lost (the workflow's end stages)."""
+
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class StageChangeSource(StrEnum):
+    """Who moved a request to a stage (`request_stage_history.source`)."""
+
+    USER = "user"
+    AURORA = "aurora"

@@ -12,12 +12,13 @@ import re
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, TypeAlias
 
 from asyncpg.pool import PoolConnectionProxy
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-ProjectType = Literal["residential", "commercial"]
+from pipeline_common.vocabulary import ProjectType
+
 ADDRESS_COLUMNS: Final = ("street_address", "city", "state", "postal_code", "country", "latitude", "longitude")
 CONTACT_FIELDS: Final = ("salutation", "first_name", "last_name", "email", "phone", "mailing_address")
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
@@ -19,24 +19,24 @@ from admin.errors import error_responses
 from admin.record_input import Conn
 from admin.resources import Resources, resources
 from admin.security import CurrentCompany
+from pipeline_common.vocabulary import StageOutcome
 
 router = APIRouter(prefix="/v1", tags=["crm"])
 Res = Annotated[Resources, Depends(resources)]
 
-Outcome = Literal["open", "won", "lost"]
 DEFAULT_NAME: Final = "Sales"
-DEFAULT_STAGES: Final[tuple[tuple[str, Outcome], ...]] = (
-    ("New Request", "open"),
-    ("Proposal", "open"),
-    ("Closed Won", "won"),
-    ("Closed Lost", "lost"),
+DEFAULT_STAGES: Final[tuple[tuple[str, StageOutcome], ...]] = (
+    ("New Request", StageOutcome.OPEN),
+    ("Proposal", StageOutcome.OPEN),
+    ("Closed Won", StageOutcome.WON),
+    ("Closed Lost", StageOutcome.LOST),
 )
 
 
 class RequestStage(BaseModel):
     id: uuid.UUID
     name: str
-    outcome: Outcome
+    outcome: StageOutcome
 
 
 class RequestWorkflow(BaseModel):

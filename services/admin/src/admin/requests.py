@@ -24,7 +24,6 @@ from admin.record_input import (
     ADDRESS_COLUMNS,
     Conn,
     DealFields,
-    ProjectType,
     address_errors,
     full_address,
     resolve_contact,
@@ -32,6 +31,7 @@ from admin.record_input import (
 from admin.request_workflow import RequestStage, default_workflow_id, first_stage_id, stage_in
 from admin.resources import Resources, resources
 from admin.security import CurrentCompany
+from pipeline_common.vocabulary import ProjectType, StageChangeSource
 
 router = APIRouter(prefix="/v1", tags=["requests"])
 Res = Annotated[Resources, Depends(resources)]
@@ -129,7 +129,7 @@ class RequestSummary(BaseModel):
 class StageChange(BaseModel):
     stage: RequestStage
     from_stage: RequestStage | None
-    source: str = Field(description="user (through the API) or aurora (a pre-sale event)")
+    source: StageChangeSource = Field(description="user (through the API) or aurora (a pre-sale event)")
     event_id: str | None
     changed_at: datetime
 
@@ -194,10 +194,11 @@ async def _detail(conn: Conn, company_id: uuid.UUID, request_id: uuid.UUID) -> R
 
 async def _record_stage(conn: Conn, request_id: uuid.UUID, before: uuid.UUID | None, after: uuid.UUID) -> None:
     await conn.execute(
-        "INSERT INTO request_stage_history (request_id, from_stage_id, stage_id, source) VALUES ($1, $2, $3, 'user')",
+        "INSERT INTO request_stage_history (request_id, from_stage_id, stage_id, source) VALUES ($1, $2, $3, $4)",
         request_id,
         before,
         after,
+        StageChangeSource.USER,
     )
 
 

@@ -23,8 +23,9 @@ from pipeline_common.database import create_pool
 from pipeline_common.events import Contract
 from pipeline_common.health import Progress, ReadinessCheck, run_checks
 from pipeline_common.logs import configure_logging
+from pipeline_common.retry import RetryPolicy
 from pipeline_common.settings import DatabaseSettings, KafkaSettings, ServiceSettings
-from pipeline_common.stage import RetryPolicy, RetryRelay, Stage
+from pipeline_common.stage import RetryRelay, Stage
 
 
 def _json(body: dict[str, Any], status: int) -> AsgiResponse:

@@ -4,7 +4,7 @@ For each message on the stage's input topic:
 - the body is validated against the input contract; an undecodable message goes straight to `<topic>.dlq`
   (a poison message must not block its partition);
 - the handler runs; transient failures go to `<topic>.retry` with the attempt count and a not-before time
-  (exponential backoff with full jitter), and after `max_attempts` to `<topic>.dlq` with the error, the stage,
+  (pipeline_common.retry.RetryPolicy), and after `max_attempts` to `<topic>.dlq` with the error, the stage,
   the attempts and the original message intact; permanent failures go to the DLQ at once;
 - the offset is committed only after the handler, or the retry/DLQ publish, completed (FastStream commits
   after the handler returns). If even that publish fails, the exception reaches FastStream, which seeks back:
@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -35,11 +33,12 @@ from pydantic import ValidationError
 
 from pipeline_common import topics
 from pipeline_common.broker import consumer_options
-from pipeline_common.errors import PermanentError, StageError
+from pipeline_common.errors import StageError
 from pipeline_common.events import CURRENT_TRACEPARENT, Contract, trace_id_of
 from pipeline_common.health import Progress
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_FAILED, EVENTS_IN, RETRIES, STAGE_SECONDS
+from pipeline_common.retry import RetryPolicy, StageRetrySettings
 from pipeline_common.settings import KafkaSettings
 
 log = get_logger(__name__)
@@ -51,18 +50,6 @@ NOT_BEFORE_HEADER = "x-not-before"
 # Set by `pipeline-ops dlq replay` on a dead letter it sends back: a stage that keeps its own record of failed
 # work (the fetcher's queue) runs it again instead of taking it for a redelivery.
 REPLAYED_HEADER = "x-replayed-at"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 60.0
-    breaker_threshold: int = 50
-
-    def delay(self, attempt: int) -> float:
-        # Full jitter: spreads retries of a burst instead of synchronising them.
-        return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** (attempt - 1))))
 
 
 Handler = Callable[[In, dict[str, str]], Awaitable[None]]
@@ -91,7 +78,7 @@ class Stage(Generic[In]):
         self.input_topic = input_topic
         self.contract = contract
         self.handler = handler
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or StageRetrySettings().policy()
         self.progress = Progress(stage=name)
         self._consecutive_failures = 0
         self._subscriber: Any = None
@@ -151,9 +138,7 @@ class Stage(Generic[In]):
         code = exc.code if isinstance(exc, StageError) else type(exc).__name__
         EVENTS_FAILED.labels(self.name, code).inc()
         self._consecutive_failures += 1
-        # Everything not declared permanent is retried: a handler cannot list every transient failure.
-        transient = not isinstance(exc, PermanentError)
-        if transient and attempt < self.policy.max_attempts:
+        if self.policy.retries(exc, attempt):
             delay = self.policy.delay(attempt)
             log.warning("retry_scheduled", error=str(exc), code=code, attempt=attempt, delay_s=round(delay, 3))
             retry_headers = {

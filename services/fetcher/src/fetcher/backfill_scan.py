@@ -17,7 +17,6 @@ are derived from (integration, project) as before, so a re-run queues nothing tw
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +77,7 @@ class BackfillScanner:
         self.credentials = credentials
         self.aurora = aurora
         self.settings = settings
+        self.policy = settings.retry_policy()
         self.owner = owner
 
     async def run(self, job: FetchJob) -> None:
@@ -85,11 +85,7 @@ class BackfillScanner:
             await self._run(job)
         except Exception as exc:
             log.exception("backfill_scan_outcome_failed", job_id=job.id)
-            await self.queue.retry_later(job, self.owner, self._backoff(job.attempts), repr(exc))
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.settings.retry_max_delay, self.settings.retry_base_delay * 2.0 ** max(0, attempt - 1))
-        return float(ceiling * random.uniform(0.5, 1.0))
+            await self.queue.retry_later(job, self.owner, self.policy.delay(job.attempts), repr(exc))
 
     async def _run(self, job: FetchJob) -> None:
         backfill_id = str(job.payload["backfill_id"])
@@ -119,11 +115,11 @@ class BackfillScanner:
             return
         except (RateLimited, AuroraError) as exc:
             retryable = isinstance(exc, RateLimited) or exc.retryable
-            if not retryable or job.attempts >= self.settings.max_attempts:
+            if not retryable or self.policy.exhausted(job.attempts):
                 await self._fail(job, backfill_id, str(exc))
                 return
             at_least = (exc.retry_after or 0.0) if isinstance(exc, RateLimited) else 0.0
-            delay = max(at_least, self._backoff(job.attempts))
+            delay = max(at_least, self.policy.delay(job.attempts))
             log.warning("backfill_scan_retry", backfill_id=backfill_id, error=str(exc)[:300], delay_s=round(delay, 2))
             await self.queue.retry_later(job, self.owner, delay, str(exc))
             return

@@ -13,7 +13,6 @@ the same event id, which the importer applies once.
 
 from __future__ import annotations
 
-import random
 import time
 import traceback
 from typing import Any
@@ -71,12 +70,8 @@ class Fetcher:
         self.credentials = credentials
         self.reader = reader
         self.settings = settings
+        self.policy = settings.retry_policy()
         self.owner = owner
-
-    def backoff(self, attempt: int) -> float:
-        # Exponential, scaled by a random factor in [0.5, 1]: retries of one outage spread out but still grow.
-        ceiling: float = min(self.settings.retry_max_delay, self.settings.retry_base_delay * 2.0 ** max(0, attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)
 
     async def run(self, job: FetchJob) -> None:
         try:
@@ -85,7 +80,7 @@ class Fetcher:
             # An outcome could not be recorded (database or broker down while routing a failure): try the
             # plainest one; if even that fails, the scheduler's sweep returns the job to the queue.
             log.exception("fetch_job_outcome_failed", job_id=job.id)
-            await self.queue.retry_later(job, self.owner, self.backoff(job.attempts), _describe(exc))
+            await self.queue.retry_later(job, self.owner, self.policy.delay(job.attempts), _describe(exc))
 
     async def _run(self, job: FetchJob) -> None:
         FETCH_QUEUE_WAIT.observe(max(0.0, (utcnow() - job.created_at).total_seconds()))
@@ -190,11 +185,11 @@ class Fetcher:
 
     async def _retry(self, job: FetchJob, code: str, error: str, *, at_least: float = 0.0) -> None:
         EVENTS_FAILED.labels(STAGE, code).inc()
-        if job.attempts >= self.settings.max_attempts:
+        if self.policy.exhausted(job.attempts):
             await self._log(job.request, LogKind.FETCH_ERROR, f"gave up after {job.attempts} attempts: {error}")
             await self._dead_letter(job, code, error)
             return
-        delay = max(at_least, self.backoff(job.attempts))
+        delay = max(at_least, self.policy.delay(job.attempts))
         await self.queue.retry_later(job, self.owner, delay, error)
         RETRIES.labels(STAGE).inc()
         FETCH_JOBS.labels("retried").inc()

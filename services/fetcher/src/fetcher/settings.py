@@ -3,6 +3,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline_common.retry import RetryPolicy
+
 
 class FetcherSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FETCHER_", extra="ignore")
@@ -34,6 +36,13 @@ class FetcherSettings(BaseSettings):
     max_attempts: int = Field(default=8, ge=1, description="Tries of a job before it is dead-lettered.")
     retry_base_delay: float = Field(default=1.0, ge=0)
     retry_max_delay: float = Field(default=300.0, ge=0)
+
+    def retry_policy(self) -> RetryPolicy:
+        """Of a fetch-queue job (an import or a backfill step)."""
+        return RetryPolicy(
+            max_attempts=self.max_attempts, base_delay=self.retry_base_delay, max_delay=self.retry_max_delay
+        )
+
     done_retention_hours: float = Field(
         default=168.0, gt=0, description="Finished jobs are kept this long: the window of event-id idempotency."
     )

@@ -14,20 +14,21 @@ from importer.integration_settings import IntegrationSettingsCache
 from importer.settings import ImporterSettings
 from importer.writer import STAGE, ProjectWriter
 from pipeline_common import topics
-from pipeline_common.errors import PermanentError
 from pipeline_common.events import ProjectFetched
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import EVENTS_OUT, EVENTS_SKIPPED
 from pipeline_common.outbox import OutboxRelay
+from pipeline_common.retry import StageRetrySettings
 from pipeline_common.service import StageWiring, stage_service
-from pipeline_common.stage import ATTEMPT_HEADER, RetryPolicy
+from pipeline_common.stage import ATTEMPT_HEADER
 
 log = get_logger(__name__)
 
 
 def create_app() -> AsgiFastStream:
     settings = ImporterSettings()
-    policy = RetryPolicy()
+    # The stage runtime retries with this same policy, so the two agree on which attempt is the last.
+    policy = StageRetrySettings().policy()
     state: dict[str, Any] = {}
 
     async def handle(event: ProjectFetched, headers: dict[str, str]) -> None:
@@ -37,7 +38,7 @@ def create_app() -> AsgiFastStream:
         except Exception as exc:
             # The last attempt, or one retrying cannot help: the log and the backfill must show it failed.
             attempt = int(headers.get(ATTEMPT_HEADER, "1") or 1)
-            if isinstance(exc, PermanentError) or attempt >= policy.max_attempts:
+            if not policy.retries(exc, attempt):
                 await writer.record_failure(event, f"{type(exc).__name__}: {exc}")
             raise
         if result.duplicate:

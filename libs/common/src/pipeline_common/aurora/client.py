@@ -579,14 +579,14 @@ class AuroraClient:
                     result = await self._download_once(url, limit, overall)
             except AuroraError as exc:
                 self._record(endpoint, exc.status, attempt, started, 0.0, None)
-                if not exc.retryable or attempt >= self.settings.max_retries:
+                if not exc.retryable or self._last_try(attempt):
                     raise
                 await self._sleep(self._backoff(attempt))
                 attempt += 1
                 continue
             except (TimeoutError, httpx.TransportError) as exc:
                 self._record(endpoint, None, attempt, started, 0.0, type(exc).__name__)
-                if attempt >= self.settings.max_retries:
+                if self._last_try(attempt):
                     raise TransientAuroraError(
                         f"{type(exc).__name__} downloading {_redacted_url(url)}", endpoint=endpoint
                     ) from None
@@ -705,11 +705,12 @@ class AuroraClient:
             headers["Content-Type"] = "application/json"
         return headers
 
+    # `attempt` counts retries from 0 here (it labels AuroraCall records); the shared policy counts tries.
     def _backoff(self, attempt: int) -> float:
-        # Full jitter: spreads retries of many consumers that failed together.
-        s = self.settings
-        ceiling = min(s.retry_max_delay, s.retry_base_delay * (2.0**attempt))
-        return ceiling * self._jitter()
+        return self.settings.retry_policy().delay(attempt + 1, self._jitter)
+
+    def _last_try(self, attempt: int) -> bool:
+        return self.settings.retry_policy().exhausted(attempt + 1)
 
     def _record(
         self,
@@ -789,7 +790,7 @@ class AuroraClient:
             else:
                 raise error
 
-            if not retry or attempt >= self.settings.max_retries:
+            if not retry or self._last_try(attempt):
                 raise error
             logger.warning(
                 "aurora %s failed (%s), retry %d/%d in %.2fs",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline_common.retry import RetryPolicy
+
 AURORA_DOMAIN_SUFFIX = ".aurorasolar.com"
 
 
@@ -69,6 +71,12 @@ class AuroraSettings(BaseSettings):
     # A Retry-After longer than this is not waited out inside a call: the caller gets RateLimited and can
     # reschedule the work instead of holding a consumer for minutes.
     max_retry_after: float = Field(default=120.0, ge=0)
+
+    def retry_policy(self) -> RetryPolicy:
+        """Of one call's HTTP attempts: the first try plus `max_retries`."""
+        return RetryPolicy(
+            max_attempts=self.max_retries + 1, base_delay=self.retry_base_delay, max_delay=self.retry_max_delay
+        )
 
     api_version: str = "2024.05"
     user_agent: str = "aurora-crm-pipeline/0.1"

@@ -58,3 +58,39 @@ def test_url_template_asks_for_every_agreement_placeholder() -> None:
     assert url.startswith("https://crm.example/webhooks/aurora/iid?event=agreement_status_changed&")
     for placeholder in ("<PROJECT_ID>", "<AGREEMENT_ID>", "<STATUS>", "<DESIGN_ID>", "<FINANCING_ID>"):
         assert placeholder in url
+
+
+def test_several_bootstrap_servers_reach_the_clients_as_separate_brokers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from aiokafka.errors import KafkaConnectionError
+
+    from pipeline_common.broker import make_broker
+
+    # Two loopback ports nobody listens on: the connection error names every broker the client tried.
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", " 127.0.0.1:1, 127.0.0.1:2 ")
+    settings = KafkaSettings()
+    assert settings.bootstrap_hosts == ["127.0.0.1:1", "127.0.0.1:2"]
+    broker = make_broker(settings, client_id="unit")
+
+    async def connect() -> str:
+        try:
+            await broker.connect()
+        except KafkaConnectionError as exc:
+            return str(exc)
+        finally:
+            await broker.stop()
+        raise AssertionError("connected to a port nobody listens on")
+
+    tried = asyncio.run(connect())
+    assert "('127.0.0.1', 1," in tried, tried
+    assert "('127.0.0.1', 2," in tried, tried
+
+
+@pytest.mark.parametrize("value", ["", "k1:9092,,k2:9092", "k1:9092, "])
+def test_a_malformed_bootstrap_list_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", value)
+    with pytest.raises(ValidationError, match="KAFKA_BOOTSTRAP_SERVERS must be host:port"):
+        KafkaSettings()

@@ -244,7 +244,9 @@ class Stage(Generic[In]):
 class RetryRelay:
     """Moves due messages from `<topic>.retry` back to `<topic>`, pausing partitions while they wait."""
 
-    def __init__(self, *, bootstrap_servers: str, input_topic: str, group_id: str, broker: KafkaBroker) -> None:
+    def __init__(
+        self, *, bootstrap_servers: str | list[str], input_topic: str, group_id: str, broker: KafkaBroker
+    ) -> None:
         self.retry_topic = topics.retry_topic(input_topic)
         self.input_topic = input_topic
         self.group_id = f"{group_id}.retry"

@@ -59,6 +59,7 @@ lint: install ## ruff and mypy (strict)
 
 stop: ## Stop the local Kafka and PostgreSQL
 	@deploy/local/kafka.sh stop
+	@deploy/local/kafka-cluster.sh stop
 	@deploy/local/postgres.sh stop
 
 lock: ## Re-pin third-party dependencies from requirements.in

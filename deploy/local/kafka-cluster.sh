@@ -110,12 +110,19 @@ format_storage() {
   done
 }
 
+port_free() {
+  local n="$1" p
+  for p in "$(port_of "$n")" "$(controller_port_of "$n")"; do
+    if (exec 3<>"/dev/tcp/$host/$p") 2>/dev/null; then
+      log "port $p (node $n) is taken by another process; set KAFKA_CLUSTER_PORT"; exit 1
+    fi
+  done
+}
+
 spawn() {
   local n="$1" d; d="$(ndir "$n")"
   if running "$n"; then return; fi
-  if (exec 3<>"/dev/tcp/$host/$(port_of "$n")") 2>/dev/null; then
-    log "port $(port_of "$n") (node $n) is taken by another process; set KAFKA_CLUSTER_PORT"; exit 1
-  fi
+  port_free "$n"
   nohup java -Xms128m -Xmx384m -XX:+UseG1GC -Djava.awt.headless=true \
     "-Dlog4j2.configurationFile=$cdir/log4j2.yaml" -cp "$libs/*" \
     kafka.Kafka "$d/server.properties" >>"$d/logs/server.log" 2>&1 </dev/null &
@@ -145,6 +152,8 @@ start() {
   jars
   write_log_config
   local n
+  # Before anything is written: a taken port is a setup mistake, said at once.
+  for n in $(seq 1 "$nodes"); do running "$n" || port_free "$n"; done
   for n in $(seq 1 "$nodes"); do write_config "$n"; done
   format_storage
   # All at once: a controller quorum of 3 elects a leader only when 2 voters are up.

@@ -51,6 +51,8 @@ class Load:
     webhooks: list[Webhook]
     accepted: dict[str, Webhook] = field(default_factory=dict)
     refused: Counter[int] = field(default_factory=Counter)
+    # Seconds from the first attempt to the gateway's 200, per accepted webhook (what Aurora would wait).
+    accept_seconds: list[float] = field(default_factory=list)
 
 
 async def make_load(pipeline: Pipeline, db: asyncpg.Pool[Any], *, companies: int, projects: int, label: str) -> Load:
@@ -152,6 +154,7 @@ async def fire(pipeline: Pipeline, load: Load, *, rate_per_second: float, deadli
     async def deliver(client: httpx.AsyncClient, hook: Webhook) -> None:
         async with semaphore:
             delay = 0.2
+            first_try = loop.time()
             while loop.time() < stop_at:
                 try:
                     r = await client.get(
@@ -164,6 +167,7 @@ async def fire(pipeline: Pipeline, load: Load, *, rate_per_second: float, deadli
                 else:
                     if r.status_code == 200:
                         load.accepted[r.json()["event_id"]] = hook
+                        load.accept_seconds.append(loop.time() - first_try)
                         return
                     load.refused[r.status_code] += 1
                     assert r.status_code >= 500, f"webhook refused for good: {r.status_code} {r.text}"
@@ -329,7 +333,8 @@ async def run_scenario(
     fired = loop.time()
     ledger = await settle(db, load, kafka)
     RESULTS[name] = (
-        f"sent={len(load.webhooks)} refused_attempts={sum(load.refused.values())} {ledger.summary()} "
+        f"sent={len(load.webhooks)} refused_attempts={sum(load.refused.values())} "
+        f"slowest_accept={max(load.accept_seconds, default=0):.1f}s {ledger.summary()} "
         f"(setup {loaded - started:.1f}s, firing+fault {fired - loaded:.1f}s, settling {loop.time() - fired:.1f}s)"
     )
     print(f"\n[{name}] {RESULTS[name]}")

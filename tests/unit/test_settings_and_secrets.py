@@ -94,3 +94,16 @@ def test_a_malformed_bootstrap_list_is_refused_with_its_name(monkeypatch: pytest
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", value)
     with pytest.raises(ValidationError, match="KAFKA_BOOTSTRAP_SERVERS must be host:port"):
         KafkaSettings()
+
+
+def test_replicas_are_read_per_service_and_a_typo_is_refused_by_name() -> None:
+    from pipeline_common.devstack import parse_replicas
+
+    assert parse_replicas("fetcher=2, importer=3,") == {"fetcher": 2, "importer": 3}
+    assert parse_replicas("") == {}
+    with pytest.raises(ValueError, match="unknown service 'fetchr'"):
+        parse_replicas("fetchr=2")
+    with pytest.raises(ValueError, match="needs a count of 1 or more"):
+        parse_replicas("importer=0")
+    with pytest.raises(ValueError, match="aurora_sim runs as one copy"):
+        parse_replicas("aurora_sim=2")

@@ -24,10 +24,9 @@ import random
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import asyncpg
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -36,7 +35,7 @@ from pydantic import ValidationError
 
 from pipeline_common import topics
 from pipeline_common.broker import consumer_options
-from pipeline_common.errors import PermanentError, StageError, TransientError
+from pipeline_common.errors import PermanentError, StageError
 from pipeline_common.events import CURRENT_TRACEPARENT, Contract, trace_id_of
 from pipeline_common.health import Progress
 from pipeline_common.logs import get_logger
@@ -52,7 +51,6 @@ NOT_BEFORE_HEADER = "x-not-before"
 # Set by `pipeline-ops dlq replay` on a dead letter it sends back: a stage that keeps its own record of failed
 # work (the fetcher's queue) runs it again instead of taking it for a redelivery.
 REPLAYED_HEADER = "x-replayed-at"
-ERROR_HEADERS = ("x-error", "x-error-code", "x-stage", "x-failed-at", "x-original-topic")
 
 
 @dataclass(frozen=True)
@@ -67,27 +65,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** (attempt - 1))))
 
 
-@dataclass
-class Outcome:
-    """What a handler tells the stage runtime; used for logging and tests."""
-
-    published: list[str] = field(default_factory=list)
-
-
 Handler = Callable[[In, dict[str, str]], Awaitable[None]]
-
-
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(
-        exc,
-        TransientError
-        | OSError
-        | TimeoutError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.TooManyConnectionsError
-        | asyncpg.exceptions.SerializationError
-        | asyncpg.exceptions.DeadlockDetectedError,
-    )
 
 
 async def _raw_body(msg: Any) -> bytes:
@@ -174,7 +152,8 @@ class Stage(Generic[In]):
         code = exc.code if isinstance(exc, StageError) else type(exc).__name__
         EVENTS_FAILED.labels(self.name, code).inc()
         self._consecutive_failures += 1
-        transient = _is_transient(exc) or not isinstance(exc, PermanentError)
+        # Everything not declared permanent is retried: a handler cannot list every transient failure.
+        transient = not isinstance(exc, PermanentError)
         if transient and attempt < self.policy.max_attempts:
             delay = self.policy.delay(attempt)
             log.warning("retry_scheduled", error=str(exc), code=code, attempt=attempt, delay_s=round(delay, 3))

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
 from admin import backfill_api, companies, crm, integration, pages
-from admin.backfill import BackfillRunner
 from admin.errors import install_error_handlers
 from admin.resources import Resources
 from admin.settings import AdminSettings
@@ -63,11 +62,8 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
                 cipher=TokenCipher.from_settings(settings.crypto),
                 signer=WebhookSigner.from_settings(settings.crypto),
             )
-            res.backfills = BackfillRunner(res)
-            await res.backfills.recover()
             app.state.resources = res
             yield
-            await res.backfills.close()
         finally:
             await broker.stop()
             await aurora.aclose()

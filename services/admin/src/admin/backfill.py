@@ -16,7 +16,6 @@ from typing import Any
 
 import asyncpg
 
-from admin.resources import Resources
 from pipeline_common.logs import get_logger
 
 log = get_logger("admin.backfill")
@@ -33,57 +32,46 @@ class BackfillRunningError(Exception):
     """A walk of this integration is still going on (one at a time)."""
 
 
-class BackfillRunner:
-    """Creates backfills and hands their walk to the fetchers; nothing runs in the admin process."""
+async def create(
+    pool: asyncpg.Pool[Any],
+    backfill_id: uuid.UUID,
+    integration_id: uuid.UUID,
+    company_id: uuid.UUID,
+    params: dict[str, Any],
+) -> None:
+    """The backfill row and its scan job, in one transaction (LISTEN wakes a fetcher at commit)."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO backfills (id, integration_id, params) VALUES ($1, $2, $3)",
+                backfill_id,
+                integration_id,
+                params,
+            )
+            await conn.execute(
+                "INSERT INTO fetch_queue (integration_id, company_id, aurora_project_id, event_id, payload, "
+                "priority, kind) VALUES ($1, $2, $3, $4, $5, $6, 'backfill_scan')",
+                integration_id,
+                company_id,
+                f"backfill:{backfill_id}",
+                f"backfill-scan:{backfill_id}",
+                {"backfill_id": str(backfill_id)},
+                BACKFILL_PRIORITY,
+            )
+    except asyncpg.UniqueViolationError:
+        raise BackfillRunningError from None
+    log.info("backfill_queued", backfill_id=str(backfill_id), integration_id=str(integration_id))
 
-    def __init__(self, res: Resources) -> None:
-        self.res = res
 
-    async def recover(self) -> None:
-        """Nothing to do: a walk lives in the fetch queue and survives restarts of either service."""
-
-    async def create(
-        self, backfill_id: uuid.UUID, integration_id: uuid.UUID, company_id: uuid.UUID, params: dict[str, Any]
-    ) -> None:
-        """The backfill row and its scan job, in one transaction (LISTEN wakes a fetcher at commit)."""
-        try:
-            async with self.res.pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "INSERT INTO backfills (id, integration_id, params) VALUES ($1, $2, $3)",
-                    backfill_id,
-                    integration_id,
-                    params,
-                )
-                await conn.execute(
-                    "INSERT INTO fetch_queue (integration_id, company_id, aurora_project_id, event_id, payload, "
-                    "priority, kind) VALUES ($1, $2, $3, $4, $5, $6, 'backfill_scan')",
-                    integration_id,
-                    company_id,
-                    f"backfill:{backfill_id}",
-                    f"backfill-scan:{backfill_id}",
-                    {"backfill_id": str(backfill_id)},
-                    BACKFILL_PRIORITY,
-                )
-        except asyncpg.UniqueViolationError:
-            raise BackfillRunningError from None
-        log.info("backfill_queued", backfill_id=str(backfill_id), integration_id=str(integration_id))
-
-    def cancel_for(self, integration_id: uuid.UUID) -> None:
-        """Disconnecting marks the integration's running backfills failed; their scan job sees it at its
-        next step and stops."""
-
-    async def close(self) -> None:
-        return None
-
-    async def refresh(self, backfill_id: uuid.UUID) -> Any:
-        """The row, marking it completed once the walk is over and every queued import has an outcome."""
-        await self.res.pool.execute(
-            "UPDATE backfills SET status = 'completed', finished_at = now(), updated_at = now() "
-            "WHERE id = $1 AND status = 'running' AND scan_finished_at IS NOT NULL "
-            "AND imported + skipped + failed >= found",
-            backfill_id,
-        )
-        return await self.res.pool.fetchrow(f"SELECT {BACKFILL_COLS} FROM backfills WHERE id = $1", backfill_id)  # noqa: S608
+async def refresh(pool: asyncpg.Pool[Any], backfill_id: uuid.UUID) -> Any:
+    """The row, marking it completed once the walk is over and every queued import has an outcome."""
+    await pool.execute(
+        "UPDATE backfills SET status = 'completed', finished_at = now(), updated_at = now() "
+        "WHERE id = $1 AND status = 'running' AND scan_finished_at IS NOT NULL "
+        "AND imported + skipped + failed >= found",
+        backfill_id,
+    )
+    return await pool.fetchrow(f"SELECT {BACKFILL_COLS} FROM backfills WHERE id = $1", backfill_id)  # noqa: S608
 
 
 def estimated_seconds_left(row: Any, now: datetime | None = None) -> float | None:

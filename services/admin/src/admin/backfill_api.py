@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from admin import backfill
 from admin.backfill import BACKFILL_COLS, BackfillRunningError, estimated_seconds_left
 from admin.errors import ApiError, error_responses, not_found
 from admin.resources import Resources, resources
@@ -88,11 +89,10 @@ async def start_backfill(body: BackfillRequest, company: CurrentCompany, res: Re
     row = await require_live(res.pool, company.id)
     if row["status"] != "active":
         raise ApiError(409, "needs_attention", f"the integration needs attention first: {row['status_reason']}")
-    assert res.backfills is not None
     backfill_id = uuid.uuid4()
     params = body.model_dump(mode="json", exclude_none=True)
     try:
-        await res.backfills.create(backfill_id, row["id"], company.id, params)
+        await backfill.create(res.pool, backfill_id, row["id"], company.id, params)
     except BackfillRunningError:
         raise ApiError(409, "backfill_running", "a backfill is already walking Aurora for this company") from None
     await write_log(
@@ -120,5 +120,4 @@ async def get_backfill(backfill_id: uuid.UUID, company: CurrentCompany, res: Res
     )
     if owner != company.id:
         raise not_found("backfill")
-    assert res.backfills is not None
-    return _out(await res.backfills.refresh(backfill_id))
+    return _out(await backfill.refresh(res.pool, backfill_id))

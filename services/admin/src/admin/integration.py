@@ -387,8 +387,6 @@ async def disconnect(company: CurrentCompany, res: Res) -> DisconnectOut:
             "WHERE integration_id = $1 AND status = 'running'",
             row["id"],
         )
-    if res.backfills is not None:
-        res.backfills.cancel_for(row["id"])
     try:
         creds = credentials(res, row)
         deleted, failed = await subscriptions.delete_best_effort(res, creds, hook_ids)

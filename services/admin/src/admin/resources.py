@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -13,7 +13,6 @@ from pipeline_common.aurora import AuroraClient
 from pipeline_common.secrets import TokenCipher, WebhookSigner
 
 if TYPE_CHECKING:
-    from admin.backfill import BackfillRunner
     from admin.settings import AdminSettings
 
 
@@ -25,7 +24,6 @@ class Resources:
     broker: KafkaBroker
     cipher: TokenCipher
     signer: WebhookSigner
-    backfills: BackfillRunner | None = field(default=None)
 
 
 def resources(request: Request) -> Resources:

@@ -86,4 +86,3 @@ async def current_company(
 
 
 CurrentCompany = Annotated[Company, Depends(current_company)]
-Operator = Depends(require_operator)

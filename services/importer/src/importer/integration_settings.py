@@ -82,12 +82,6 @@ class IntegrationSettingsCache:
         self._entries[integration_id] = (now, settings)
         return settings
 
-    def invalidate(self, integration_id: str | None = None) -> None:
-        if integration_id is None:
-            self._entries.clear()
-        else:
-            self._entries.pop(integration_id, None)
-
     @staticmethod
     async def load(conn: Any, integration_id: str) -> IntegrationSettings | None:
         row = await conn.fetchrow(_QUERY, integration_id)

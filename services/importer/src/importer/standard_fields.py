@@ -75,10 +75,6 @@ class StandardFields:
     unknown: set[str] = field(default_factory=set)
     problems: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def has_contact(self) -> bool:
-        return any(v is not None for v in self.contact.values())
-
 
 def standard_fields(snapshot: Mapping[str, Any], context: ImportContext) -> StandardFields:
     result = StandardFields()

@@ -148,7 +148,7 @@ class Handover:
     """How long a group took to give a lost member's partitions to the others, from the loss."""
 
     reassigned_s: float | None = None  # the group is stable again with the survivors owning every partition
-    consuming_s: float | None = None  # a survivor committed past where the lost member stopped
+    consuming_s: float | None = None  # after that, a survivor committed past where the lost member stopped
 
     def describe(self) -> str:
         def seconds(value: float | None) -> str:
@@ -192,7 +192,13 @@ async def watch_handover(
             and sorted(owned) == list(range(partitions))
         ):
             found.reassigned_s = now
-        if found.consuming_s is None and any(offsets.get(p, -1) > before.get(p, -1) for p in moved):
+        # Only a commit after the handover counts: until then the group still gives the moved partitions to
+        # the lost member, so nobody else may be consuming them.
+        if (
+            found.reassigned_s is not None
+            and found.consuming_s is None
+            and any(offsets.get(p, -1) > before.get(p, -1) for p in moved)
+        ):
             found.consuming_s = now
         await asyncio.sleep(0.25)
     return found

@@ -190,4 +190,9 @@ async def test_a_copy_frozen_past_its_session_timeout_then_resumed_doubles_nothi
     )
     # The resumed copy rejoins the group and owns partitions again.
     split = await wait_for_split(pipeline, bootstrap, stage)
+    # Its own log says whether it tried to commit for partitions the group had moved (reported, not asserted:
+    # a copy frozen between messages has nothing to commit when it wakes).
+    log_lines = pipeline.stack.services[frozen].log_path.read_text(errors="replace").splitlines()
+    refused = sum("OffsetCommit failed" in line or "CommitFailedError" in line for line in log_lines)
+    print(f"[replicas] {frozen}'s late commits refused by the group: {refused}")
     print("[replicas] after SIGCONT: " + ", ".join(f"{name} owns {sorted(p)}" for name, p in split.items()))

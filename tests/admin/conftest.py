@@ -76,8 +76,10 @@ class Company:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.api.client.request(method, path, headers=self.headers, **kwargs)
+    async def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        return await self.api.client.request(method, path, headers={**self.headers, **(headers or {})}, **kwargs)
 
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.request("GET", path, **kwargs)

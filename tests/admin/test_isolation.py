@@ -27,6 +27,8 @@ async def _state(company: Company) -> dict[str, Any]:
         "workflows": (await company.get("/v1/workflows")).json(),
         "projects": (await company.get("/v1/projects")).json(),
         "contacts": (await company.get("/v1/contacts")).json(),
+        "requests": (await company.get("/v1/requests")).json(),
+        "request_workflows": (await company.get("/v1/request-workflows")).json(),
     }
 
 
@@ -44,6 +46,7 @@ async def test_every_route_with_another_companys_key(
             f"{URL}/custom-mappings", {"custom_property_id": prop["id"], "aurora_path": "pricing.system_price"}
         )
     ).json()
+    request = (await a.post("/v1/requests", {"title": "A's deal", "contact_id": str(seeded["contact"])})).json()
     integration_id = uuid.UUID((await a.get(URL)).json()["id"])
     backfill_id = uuid.uuid4()
     await db_pool.execute(
@@ -60,6 +63,8 @@ async def test_every_route_with_another_companys_key(
         "document_id": str(seeded["document"]),
         "mapping_id": mapping["id"],
         "backfill_id": str(backfill_id),
+        "request_id": request["id"],
+        "stage_id": request["stage"]["id"],
     }
     before = await _state(a)
 
@@ -71,6 +76,13 @@ async def test_every_route_with_another_companys_key(
         ("POST", "/v1/workflows"): {"name": "B flow"},
         ("POST", "/v1/custom-properties"): {"key": "b_prop", "name": "b", "type": "text"},
         ("PATCH", "/v1/custom-properties/{property_id}"): {"name": "taken over"},
+        # Naming A's contact or stage in a body is an unknown one (422), and says nothing of A's.
+        ("POST", "/v1/contacts"): {"email": "b@example.com"},
+        ("PATCH", "/v1/contacts/{contact_id}"): {"phone": "taken over"},
+        ("POST", "/v1/projects"): {"title": "B's", "contact_id": str(seeded["contact"])},
+        ("PATCH", "/v1/projects/{project_id}"): {"title": "taken over"},
+        ("POST", "/v1/requests"): {"title": "B's", "stage_id": request["stage"]["id"]},
+        ("PATCH", "/v1/requests/{request_id}"): {"title": "taken over"},
         ("POST", URL): {"tenant_id": tenant.tenant_id, "bearer_token": tenant.api_key},
         ("PUT", f"{URL}/token"): {"bearer_token": b_tenant.api_key},
         ("PUT", f"{URL}/triggers"): {"triggers": [{"kind": "project_status_changed", "statuses": ["x"]}]},

@@ -108,6 +108,22 @@ class CrmCompany:
     async def resync(self, aurora_project_id: str) -> None:
         await self.call("POST", "/v1/integrations/aurora/resync", 202, {"aurora_project_id": aurora_project_id})
 
+    async def make_project(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A project typed into the CRM (POST /v1/projects), retried safely with an Idempotency-Key."""
+        r = await self.admin.post(
+            "/v1/projects", json=body, headers={**self._auth, "Idempotency-Key": str(uuid.uuid4())}
+        )
+        assert r.status_code == 201, r.text
+        project: dict[str, Any] = r.json()
+        return project
+
+    async def import_log(self, aurora_project_id: str) -> list[dict[str, Any]]:
+        page = await self.call(
+            "GET", "/v1/integrations/aurora/log", 200, kind="import", aurora_project_id=aurora_project_id
+        )
+        entries: list[dict[str, Any]] = page["items"]
+        return entries
+
     async def project_of(self, aurora_project_id: str) -> dict[str, Any]:
         page = await self.call("GET", "/v1/projects", 200, aurora_project_id=aurora_project_id)
         assert len(page["items"]) == 1, page

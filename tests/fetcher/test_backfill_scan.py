@@ -18,12 +18,13 @@ import pytest
 from fetcher.backfill_scan import BackfillScanner, import_event_id
 from fetcher.credentials import CredentialStore
 from fetcher.fetch import Fetcher
-from fetcher.queue import BACKFILL_SCAN, FetchJob, FetchQueue, Leases
+from fetcher.queue import FetchJob, FetchQueue, Leases
 from fetcher.scheduler import Scheduler
 from fetcher.settings import FetcherSettings
 from fetcher.snapshot import SnapshotReader
 from pipeline_common import topics
 from pipeline_common.aurora import AuroraClient, AuroraSettings, RateLimiter
+from pipeline_common.vocabulary import FetchJobKind, FetchPriority
 from tests.fetcher.conftest import CIPHER, Company, add_company
 from tests.fetcher.test_fetch_against_emulator import RecordingBroker
 from tests.fixtures.aurora_sim import AuroraSim
@@ -133,7 +134,7 @@ async def scan_rig(fetcher_pool: asyncpg.Pool[Any], aurora_sim: AuroraSim) -> As
 
     async def run_job(job: FetchJob) -> None:
         order.append(job)
-        await (scanner.run(job) if job.kind == BACKFILL_SCAN else fetcher.run(job))
+        await (scanner.run(job) if job.kind == FetchJobKind.BACKFILL_SCAN else fetcher.run(job))
 
     scheduler = Scheduler(
         queue=queue, leases=Leases(fetcher_pool, owner, settings.lease_ttl_seconds), run_job=run_job, settings=settings
@@ -234,6 +235,8 @@ async def test_live_events_of_the_company_are_not_starved_by_its_backfill(scan_r
     assert positions, "the live import ran"
     # At most the job in flight when it arrived (plus one claimed in the same instant) went before it.
     assert positions[0] - arrived_at <= 2, scan_rig.order[arrived_at : positions[0] + 1]
-    assert scan_rig.order[-1].kind == BACKFILL_SCAN or scan_rig.order[-1].priority == 1
+    assert (
+        scan_rig.order[-1].kind == FetchJobKind.BACKFILL_SCAN or scan_rig.order[-1].priority == FetchPriority.BACKFILL
+    )
     statuses = [r["status"] for r in scan_rig.sim.requests(tenant_id=tenant_id)]
     assert 429 not in statuses

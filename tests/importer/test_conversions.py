@@ -12,8 +12,9 @@ import pytest
 from importer.custom_values import ConversionError, convert
 from importer.integration_settings import CustomMapping
 from importer.line_items import line_items_from
-from importer.strategies import MatchingStrategy, merge_fields
+from importer.strategies import merge_fields
 from pipeline_common.mapping_catalog import PropertyType
+from pipeline_common.vocabulary import MatchingStrategy
 
 
 def _mapping(type_: PropertyType, options: tuple[str, ...] = ()) -> CustomMapping:

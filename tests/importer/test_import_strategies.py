@@ -266,6 +266,50 @@ async def test_manual_project_matched_by_address_and_last_name(importer: Importe
     assert "address_and_last_name" in log[0]["message"]
 
 
+async def test_a_last_name_match_keeps_the_projects_contact_under_enrich(importer: Importer) -> None:
+    """The customer matched by last name is the project's contact: enriched (Aurora's email, the CRM's phone
+    where Aurora has none), not swapped for a new contact that would blank the phone."""
+    company = await importer.company(strategy="enrich")
+    manual_id = await importer.manual_project(
+        company, last_name="Doe", email="jd@other.example", street="42 Mesquite Ln", postal_code="85201"
+    )
+    contact_id = (await importer.project(manual_id))["contact_id"]
+    snapshot = aurora_snapshot()
+    snapshot["project"]["customer_phone"] = None
+    result = await _import(importer, company, snapshot)
+
+    assert result.details["match_rule"] == "address_and_last_name"
+    project = await importer.project(manual_id)
+    assert project["contact_id"] == contact_id
+    contact = await importer.contact(contact_id)
+    assert contact["phone"] == "480-555-0000"
+    assert contact["email"] == snapshot["project"]["customer_email"]
+    assert "contact.phone" not in result.announcement.changed_fields
+    assert (
+        await importer.pool.fetchval("SELECT count(*) FROM contacts WHERE company_id = $1", uuid.UUID(company.id)) == 1
+    )
+
+
+async def test_a_last_name_match_takes_the_contact_that_has_auroras_email(importer: Importer) -> None:
+    company = await importer.company(strategy="enrich")
+    snapshot = aurora_snapshot()
+    manual_id = await importer.manual_project(
+        company, last_name="Doe", email="jd@other.example", street="42 Mesquite Ln", postal_code="85201"
+    )
+    # The customer is already a contact under Aurora's email (from another deal): that contact is the one.
+    known = uuid.uuid4()
+    await importer.pool.execute(
+        "INSERT INTO contacts (id, company_id, last_name, email) VALUES ($1, $2, 'Doe', $3)",
+        known,
+        uuid.UUID(company.id),
+        snapshot["project"]["customer_email"].upper(),
+    )
+    result = await _import(importer, company, snapshot)
+
+    assert result.details["match_rule"] == "address_and_last_name"
+    assert (await importer.project(manual_id))["contact_id"] == known
+
+
 async def test_manual_project_matched_by_address_and_email_under_each_strategy(importer: Importer) -> None:
     for strategy, action in (("replace", ImportAction.REPLACED), ("skip", ImportAction.SKIPPED)):
         company = await importer.company(strategy=strategy)

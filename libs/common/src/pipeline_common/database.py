@@ -14,7 +14,8 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(
             typename,
-            encoder=lambda v: orjson.dumps(v).decode(),
+            # Enum members (pipeline_common.vocabulary) are str subclasses and may be keys too.
+            encoder=lambda v: orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode(),
             decoder=orjson.loads,
             schema="pg_catalog",
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from pipeline_common.vocabulary import IntegrationStatus, LogKind
+
 IdLike = str | uuid.UUID
 
 
@@ -17,7 +19,7 @@ async def write_log(
     *,
     company_id: IdLike,
     integration_id: IdLike | None,
-    kind: str,
+    kind: LogKind,
     message: str,
     event_id: str | None = None,
     aurora_project_id: str | None = None,
@@ -43,13 +45,15 @@ async def mark_needs_attention(conn: Any, *, company_id: IdLike, integration_id:
     """Flag an active integration as needing the company's action (e.g. Aurora rejected its token) and log it
     once; returns whether this call changed the status."""
     changed = await conn.fetchval(
-        "UPDATE integrations SET status = 'needs_attention', status_reason = $2, updated_at = now() "
-        "WHERE id = $1::uuid AND status = 'active' RETURNING id",
+        "UPDATE integrations SET status = $3, status_reason = $2, updated_at = now() "
+        "WHERE id = $1::uuid AND status = $4 RETURNING id",
         _uuid(integration_id),
         reason,
+        IntegrationStatus.NEEDS_ATTENTION,
+        IntegrationStatus.ACTIVE,
     )
     if changed is not None:
         await write_log(
-            conn, company_id=company_id, integration_id=integration_id, kind="needs_attention", message=reason
+            conn, company_id=company_id, integration_id=integration_id, kind=LogKind.NEEDS_ATTENTION, message=reason
         )
     return changed is not None

@@ -10,7 +10,17 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
-from admin import backfill_api, companies, crm, integration, pages
+from admin import (
+    backfill_api,
+    companies,
+    contacts_api,
+    crm,
+    integration,
+    pages,
+    projects_api,
+    request_workflow,
+    requests,
+)
 from admin.errors import install_error_handlers
 from admin.resources import Resources
 from admin.settings import AdminSettings
@@ -30,11 +40,20 @@ The company-facing API of the Aurora Solar integration and the CRM resources it 
   returned once.
 * **Companies** call everything else with `Authorization: Bearer <company API key>` and only ever see their
   own data: another company's ids answer 404.
-* Errors are `{"error": {"code": "...", "message": "...", "field": "..."}}` with a stable `code`.
+* Errors are `{"error": {"code": "...", "message": "...", "field": "..."}}` with a stable `code`; a 422 also
+  lists every bad field in `errors`.
+* Every `POST` that makes a CRM record (contacts, projects, requests, workflows, custom properties) honours
+  `Idempotency-Key`: a retry with
+  the same key and body answers what the first call answered (`Idempotent-Replayed: true`) and makes nothing
+  twice; the same key with another body is refused (422 `idempotency_key_reused`).
 
 The steps of the user guide map onto the routes under `/v1/integrations/aurora`: connect (`POST`), review
 (`GET`), triggers, workflow, standard and custom mappings, matching strategy, integration log, re-sync,
 backfill and disconnect (`DELETE`). Company admins get the same steps as a settings page at `/`.
+
+The CRM's own records: contacts, projects made in the CRM (an Aurora import at the same address with the same
+customer email or last name matches them) and requests, the pre-sale opportunities, in the company's request
+workflow (`GET /v1/request-workflows`).
 """
 
 
@@ -140,6 +159,10 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
 
     app.include_router(companies.router)
     app.include_router(crm.router)
+    app.include_router(contacts_api.router)
+    app.include_router(projects_api.router)
+    app.include_router(request_workflow.router)
+    app.include_router(requests.router)
     app.include_router(integration.router)
     app.include_router(backfill_api.router)
     pages.install(app)

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from pipeline_common.logs import get_logger
+from pipeline_common.vocabulary import FetchJobKind, FetchPriority
 
 log = get_logger("admin.backfill")
 
@@ -24,8 +25,6 @@ BACKFILL_COLS = (
     "id, integration_id, status, params, found, queued, imported, skipped, failed, error, created_at, "
     "finished_at, scanned, scan_finished_at, updated_at"
 )
-# fetch_queue.priority of backfill work (fetcher.queue.BACKFILL_PRIORITY)
-BACKFILL_PRIORITY = 1
 
 
 class BackfillRunningError(Exception):
@@ -50,13 +49,14 @@ async def create(
             )
             await conn.execute(
                 "INSERT INTO fetch_queue (integration_id, company_id, aurora_project_id, event_id, payload, "
-                "priority, kind) VALUES ($1, $2, $3, $4, $5, $6, 'backfill_scan')",
+                "priority, kind) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 integration_id,
                 company_id,
                 f"backfill:{backfill_id}",
                 f"backfill-scan:{backfill_id}",
                 {"backfill_id": str(backfill_id)},
-                BACKFILL_PRIORITY,
+                FetchPriority.BACKFILL,
+                FetchJobKind.BACKFILL_SCAN,
             )
     except asyncpg.UniqueViolationError:
         raise BackfillRunningError from None

@@ -16,6 +16,7 @@ from admin.resources import Resources, resources
 from admin.security import CurrentCompany
 from admin.store import require_live
 from pipeline_common.integration_log import write_log
+from pipeline_common.vocabulary import LogKind
 
 router = APIRouter(prefix="/v1/integrations/aurora", tags=["aurora integration"])
 Res = Annotated[Resources, Depends(resources)]
@@ -99,7 +100,7 @@ async def start_backfill(body: BackfillRequest, company: CurrentCompany, res: Re
         res.pool,
         company_id=company.id,
         integration_id=row["id"],
-        kind="backfill",
+        kind=LogKind.BACKFILL,
         message=f"backfill {backfill_id} started",
         details={"backfill_id": str(backfill_id), **params},
     )

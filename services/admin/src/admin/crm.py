@@ -12,9 +12,12 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from admin.errors import ApiError, error_responses, not_found, validation_error
+from admin.idempotency import IdempotencyKey, create_once
+from admin.record_input import Conn
 from admin.resources import Resources, resources
 from admin.security import CurrentCompany
 from pipeline_common.mapping_catalog import PropertyType
@@ -64,20 +67,25 @@ class Workflow(BaseModel):
     summary="Create a workflow template",
     responses=error_responses(401, 409, 422),
 )
-async def create_workflow(body: WorkflowCreate, company: CurrentCompany, res: Res) -> Workflow:
-    try:
-        row = await res.pool.fetchrow(
-            "INSERT INTO workflows (id, company_id, name, stages) VALUES ($1, $2, $3, $4) "
-            "RETURNING id, name, stages, created_at",
-            uuid.uuid4(),
-            company.id,
-            body.name.strip(),
-            body.stages,
-        )
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "duplicate_name", f"a workflow named {body.name!r} already exists") from None
-    assert row is not None
-    return Workflow(**dict(row))
+async def create_workflow(
+    body: WorkflowCreate, company: CurrentCompany, res: Res, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    async def make(conn: Conn) -> Workflow:
+        try:
+            row = await conn.fetchrow(
+                "INSERT INTO workflows (id, company_id, name, stages) VALUES ($1, $2, $3, $4) "
+                "RETURNING id, name, stages, created_at",
+                uuid.uuid4(),
+                company.id,
+                body.name.strip(),
+                body.stages,
+            )
+        except asyncpg.UniqueViolationError:
+            raise ApiError(409, "duplicate_name", f"a workflow named {body.name!r} already exists") from None
+        assert row is not None
+        return Workflow(**dict(row))
+
+    return await create_once(res, company.id, idempotency_key, "POST /v1/workflows", body, make)
 
 
 @router.get(
@@ -182,22 +190,27 @@ _PROP_COLS = "id, key, name, type, options, created_at"
     summary="Create a custom property",
     responses=error_responses(401, 409, 422),
 )
-async def create_property(body: CustomPropertyCreate, company: CurrentCompany, res: Res) -> CustomProperty:
-    try:
-        row = await res.pool.fetchrow(
-            f"INSERT INTO custom_properties (id, company_id, key, name, type, options) "  # noqa: S608
-            f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_PROP_COLS}",
-            uuid.uuid4(),
-            company.id,
-            body.key,
-            body.name.strip(),
-            body.type.value,
-            body.options,
-        )
-    except asyncpg.UniqueViolationError:
-        raise ApiError(409, "duplicate_key", f"a custom property with key {body.key!r} already exists") from None
-    assert row is not None
-    return CustomProperty(**dict(row))
+async def create_property(
+    body: CustomPropertyCreate, company: CurrentCompany, res: Res, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    async def make(conn: Conn) -> CustomProperty:
+        try:
+            row = await conn.fetchrow(
+                f"INSERT INTO custom_properties (id, company_id, key, name, type, options) "  # noqa: S608
+                f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_PROP_COLS}",
+                uuid.uuid4(),
+                company.id,
+                body.key,
+                body.name.strip(),
+                body.type.value,
+                body.options,
+            )
+        except asyncpg.UniqueViolationError:
+            raise ApiError(409, "duplicate_key", f"a custom property with key {body.key!r} already exists") from None
+        assert row is not None
+        return CustomProperty(**dict(row))
+
+    return await create_once(res, company.id, idempotency_key, "POST /v1/custom-properties", body, make)
 
 
 @router.get(
@@ -322,12 +335,12 @@ class Page(BaseModel, Generic[T]):
     next_offset: int | None = Field(description="Pass as `offset` for the next page; null on the last page")
 
 
-_CONTACT_COLS = "id, salutation, first_name, last_name, email, phone, mailing_address, created_at, updated_at"
+CONTACT_COLS = "id, salutation, first_name, last_name, email, phone, mailing_address, created_at, updated_at"
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Offset = Annotated[int, Query(ge=0, description="items to skip")]
 
 
-def _page(items: list[T], limit: int, offset: int) -> tuple[list[T], int | None]:
+def page_of(items: list[T], limit: int, offset: int) -> tuple[list[T], int | None]:
     # One row more than asked tells whether another page exists without a count query.
     if len(items) > limit:
         return items[:limit], offset + limit
@@ -337,12 +350,12 @@ def _page(items: list[T], limit: int, offset: int) -> tuple[list[T], int | None]
 @router.get("/contacts", response_model=Page[Contact], summary="List contacts", responses=error_responses(401))
 async def list_contacts(company: CurrentCompany, res: Res, limit: Limit = 50, offset: Offset = 0) -> Page[Contact]:
     rows = await res.pool.fetch(
-        f"SELECT {_CONTACT_COLS} FROM contacts WHERE company_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",  # noqa: S608
+        f"SELECT {CONTACT_COLS} FROM contacts WHERE company_id = $1 ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",  # noqa: S608
         company.id,
         limit + 1,
         offset,
     )
-    items, next_offset = _page([Contact(**dict(r)) for r in rows], limit, offset)
+    items, next_offset = page_of([Contact(**dict(r)) for r in rows], limit, offset)
     return Page[Contact](items=items, next_offset=next_offset)
 
 
@@ -354,7 +367,7 @@ async def list_contacts(company: CurrentCompany, res: Res, limit: Limit = 50, of
 )
 async def get_contact(contact_id: uuid.UUID, company: CurrentCompany, res: Res) -> Contact:
     row = await res.pool.fetchrow(
-        f"SELECT {_CONTACT_COLS} FROM contacts WHERE id = $1 AND company_id = $2",  # noqa: S608
+        f"SELECT {CONTACT_COLS} FROM contacts WHERE id = $1 AND company_id = $2",  # noqa: S608
         contact_id,
         company.id,
     )
@@ -365,7 +378,7 @@ async def get_contact(contact_id: uuid.UUID, company: CurrentCompany, res: Res) 
 
 # ---------------------------------------------------------------- projects
 
-_PROJECT_COLS = (
+PROJECT_COLS = (
     "id, contact_id, workflow_id, stage, title, source, street_address, city, state, postal_code, country, "
     "full_address, latitude, longitude, project_type, system_size_kw, contract_value, price_per_watt, "
     "annual_production_kwh, module_model, module_count, inverter_model, inverter_count, sales_rep_name, "
@@ -518,14 +531,14 @@ async def list_projects(
     offset: Offset = 0,
 ) -> Page[ProjectSummary]:
     rows = await res.pool.fetch(
-        f"SELECT {_PROJECT_COLS} FROM projects WHERE company_id = $1 "  # noqa: S608
+        f"SELECT {PROJECT_COLS} FROM projects WHERE company_id = $1 "  # noqa: S608
         "AND ($2::text IS NULL OR aurora_project_id = $2) ORDER BY created_at DESC, id LIMIT $3 OFFSET $4",
         company.id,
         aurora_project_id,
         limit + 1,
         offset,
     )
-    items, next_offset = _page([ProjectSummary(**dict(r)) for r in rows], limit, offset)
+    items, next_offset = page_of([ProjectSummary(**dict(r)) for r in rows], limit, offset)
     return Page[ProjectSummary](items=items, next_offset=next_offset)
 
 
@@ -537,32 +550,40 @@ async def list_projects(
 )
 async def get_project(project_id: uuid.UUID, company: CurrentCompany, res: Res) -> ProjectDetail:
     async with res.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            f"SELECT {_PROJECT_COLS} FROM projects WHERE id = $1 AND company_id = $2",  # noqa: S608
-            project_id,
-            company.id,
-        )
-        if row is None:
-            raise not_found("project")
-        contact = None
-        if row["contact_id"] is not None:
-            c = await conn.fetchrow(f"SELECT {_CONTACT_COLS} FROM contacts WHERE id = $1", row["contact_id"])  # noqa: S608
-            contact = Contact(**dict(c)) if c is not None else None
-        values = await conn.fetch(
-            "SELECT v.property_id, p.key, p.name, p.type, v.value FROM custom_values v "
-            "JOIN custom_properties p ON p.id = v.property_id WHERE v.project_id = $1 ORDER BY p.key",
-            project_id,
-        )
-        items = await conn.fetch(
-            "SELECT id, source, kind, component_type, manufacturer, name, sku, quantity, amount "
-            "FROM line_items WHERE project_id = $1 ORDER BY kind, created_at, name",
-            project_id,
-        )
-        docs = await conn.fetch(
-            "SELECT id, kind, file_name, content_type, size, sha256, source, aurora_asset_id, created_at "
-            "FROM documents WHERE project_id = $1 ORDER BY created_at, file_name",
-            project_id,
-        )
+        detail = await project_detail(conn, company.id, project_id)
+    if detail is None:
+        raise not_found("project")
+    return detail
+
+
+async def project_detail(conn: Any, company_id: uuid.UUID, project_id: uuid.UUID) -> ProjectDetail | None:
+    """The project with everything hanging off it, or None when the company has no such project."""
+    row = await conn.fetchrow(
+        f"SELECT {PROJECT_COLS} FROM projects WHERE id = $1 AND company_id = $2",  # noqa: S608
+        project_id,
+        company_id,
+    )
+    if row is None:
+        return None
+    contact = None
+    if row["contact_id"] is not None:
+        c = await conn.fetchrow(f"SELECT {CONTACT_COLS} FROM contacts WHERE id = $1", row["contact_id"])  # noqa: S608
+        contact = Contact(**dict(c)) if c is not None else None
+    values = await conn.fetch(
+        "SELECT v.property_id, p.key, p.name, p.type, v.value FROM custom_values v "
+        "JOIN custom_properties p ON p.id = v.property_id WHERE v.project_id = $1 ORDER BY p.key",
+        project_id,
+    )
+    items = await conn.fetch(
+        "SELECT id, source, kind, component_type, manufacturer, name, sku, quantity, amount "
+        "FROM line_items WHERE project_id = $1 ORDER BY kind, created_at, name",
+        project_id,
+    )
+    docs = await conn.fetch(
+        "SELECT id, kind, file_name, content_type, size, sha256, source, aurora_asset_id, created_at "
+        "FROM documents WHERE project_id = $1 ORDER BY created_at, file_name",
+        project_id,
+    )
     return ProjectDetail(
         **dict(row),
         contact=contact,

@@ -1,4 +1,7 @@
-"""One error shape for every failure: `{"error": {"code", "message", "field"?}}`.
+"""One error shape for every failure: `{"error": {"code", "message", "field"?, "errors"?}}`.
+
+A 422 for a body names its first bad field in `field` and every bad field in `errors` (`[{field, message}]`),
+so a form can mark them all at once.
 
 The code is stable and machine-readable (a settings page branches on it); the message is for people.
 """
@@ -20,12 +23,21 @@ log = get_logger("admin.errors")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.errors = errors
 
 
 def not_found(what: str) -> ApiError:
@@ -37,20 +49,42 @@ def validation_error(field: str, message: str) -> ApiError:
     return ApiError(422, "validation_error", message, field=field)
 
 
+def field_errors(errors: list[tuple[str, str]]) -> ApiError:
+    """A 422 naming every bad field: `errors` is [(field, message)], the first also in `field`/`message`."""
+    field, message = errors[0]
+    return ApiError(
+        422,
+        "validation_error",
+        f"{field}: {message}",
+        field=field,
+        errors=[{"field": f, "message": m} for f, m in errors],
+    )
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
+    errors: list[FieldError] | None = None
 
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, errors: list[dict[str, str]] | None = None
+) -> JSONResponse:
     detail: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         detail["field"] = field
+    if errors:
+        detail["errors"] = errors
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": detail}, status_code=status, headers=headers)
 
@@ -69,6 +103,15 @@ def _field_name(loc: Sequence[Any]) -> str:
     return out or "body"
 
 
+def _message(error: Any) -> str:
+    if error.get("type") == "missing":
+        return "this field is required"
+    if error.get("type") == "json_invalid":
+        return "the body is not valid JSON"
+    # pydantic prefixes a validator's ValueError with "Value error, "; the reader wants the sentence.
+    return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -84,19 +127,15 @@ _STATUS_CODES = {
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.errors)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
-        field = _field_name(first.get("loc", ("body",)))
-        message = str(first.get("msg", "invalid value"))
-        if first.get("type") == "missing":
-            message = "this field is required"
-        elif first.get("type") == "json_invalid":
-            message = "the body is not valid JSON"
-        return error_response(422, "validation_error", f"{field}: {message}", field)
+        errors = exc.errors() or [{"loc": ("body",), "msg": "invalid request"}]
+        named = [(_field_name(e.get("loc", ("body",))), _message(e)) for e in errors]
+        field, message = named[0]
+        every = [{"field": f, "message": m} for f, m in named]
+        return error_response(422, "validation_error", f"{field}: {message}", field, every)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -13,7 +13,6 @@ from admin import subscriptions
 from admin.errors import ApiError, error_responses, not_found, validation_error
 from admin.resources import Resources, resources
 from admin.schemas import (
-    AGREEMENT_STATUSES,
     DEFAULT_TRIGGERS,
     AuroraFieldOut,
     ConnectRequest,
@@ -67,6 +66,7 @@ from pipeline_common.mapping_catalog import (
     aurora_field,
     compatible_property_types,
 )
+from pipeline_common.vocabulary import FAILURE_LOG_KINDS, TRIGGER_AGREEMENT_STATUSES, LogKind, TriggerKind
 
 log = get_logger("admin.integration")
 router = APIRouter(prefix="/v1/integrations/aurora", tags=["aurora integration"])
@@ -132,13 +132,15 @@ async def _view(res: Resources, row: Any) -> IntegrationOut:
             w = await conn.fetchrow("SELECT id, name FROM workflows WHERE id = $1", row["workflow_id"])
             workflow = WorkflowRef(id=w["id"], name=w["name"]) if w is not None else None
         # Convention with the importer: one `import` entry per import result, its action the outcome;
-        # failures are `fetch_error`/`import_error` entries (or any entry with action `failed`).
+        # failures are FAILURE_LOG_KINDS entries (or any entry with action `failed`).
         counts: Any = await conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE kind = 'import' AND action IN ('created','updated','replaced')) AS imported,"
-            " count(*) FILTER (WHERE kind = 'import' AND action = 'skipped') AS skipped,"
-            " count(*) FILTER (WHERE action = 'failed' OR kind IN ('fetch_error','import_error')) AS failed "
+            "SELECT count(*) FILTER (WHERE kind = $2 AND action IN ('created','updated','replaced')) AS imported,"
+            " count(*) FILTER (WHERE kind = $2 AND action = 'skipped') AS skipped,"
+            " count(*) FILTER (WHERE action = 'failed' OR kind = ANY($3::text[])) AS failed "
             "FROM integration_log WHERE integration_id = $1",
             row["id"],
+            LogKind.IMPORT,
+            list(FAILURE_LOG_KINDS),
         )
     return IntegrationOut(
         id=row["id"],
@@ -246,7 +248,7 @@ async def connect(body: ConnectRequest, company: CurrentCompany, res: Res) -> In
                 conn,
                 company_id=company.id,
                 integration_id=integration_id,
-                kind="connected",
+                kind=LogKind.CONNECTED,
                 message=f"connected to Aurora tenant {body.tenant_id} ({environment})",
                 details={"subscriptions": plan.subscriptions, "reconnected": previous is not None},
             )
@@ -276,7 +278,7 @@ async def _delete_obsolete(
         res.pool,
         company_id=company_id,
         integration_id=integration_id,
-        kind="subscriptions",
+        kind=LogKind.SUBSCRIPTIONS,
         message=f"removed {len(deleted)} Aurora webhook subscription(s) no longer needed"
         + (f"; {len(failed)} could not be removed" if failed else ""),
         details={"deleted": deleted, "failed": failed},
@@ -336,7 +338,7 @@ async def replace_token(body: TokenReplace, company: CurrentCompany, res: Res) -
             conn,
             company_id=company.id,
             integration_id=row["id"],
-            kind="token_replaced",
+            kind=LogKind.TOKEN_REPLACED,
             message="Aurora token replaced and verified" + (f"; {resumed} parked import(s) resumed" if resumed else ""),
         )
     await _resync_subscriptions_quietly(res, company.id)
@@ -353,7 +355,7 @@ async def _resync_subscriptions_quietly(res: Resources, company_id: uuid.UUID) -
             res.pool,
             company_id=company_id,
             integration_id=row["id"],
-            kind="subscriptions",
+            kind=LogKind.SUBSCRIPTIONS,
             message=f"could not check the Aurora webhook subscriptions: {exc}",
         )
 
@@ -396,7 +398,7 @@ async def disconnect(company: CurrentCompany, res: Res) -> DisconnectOut:
         res.pool,
         company_id=company.id,
         integration_id=row["id"],
-        kind="disconnected",
+        kind=LogKind.DISCONNECTED,
         message="disconnected; imported projects are kept"
         + (f"; {len(failed)} Aurora subscription(s) could not be deleted" if failed else ""),
         details={"deleted": deleted, "failed": failed},
@@ -420,13 +422,13 @@ def _validate_rules(rules: list[TriggerRule]) -> list[TriggerRule]:
                 f"triggers[{i}].kind", f"only one {rule.kind} rule is allowed; list all its statuses in that rule"
             )
         seen.add(rule.kind)
-        if rule.kind == "agreement_status_changed":
+        if rule.kind == TriggerKind.AGREEMENT_STATUS_CHANGED:
             statuses = [s.lower() for s in rule.statuses]
-            unknown = [s for s in statuses if s not in AGREEMENT_STATUSES]
+            unknown = [s for s in statuses if s not in TRIGGER_AGREEMENT_STATUSES]
             if unknown:
                 raise validation_error(
                     f"triggers[{i}].statuses",
-                    f"unknown agreement status {unknown[0]!r}; choose from {', '.join(AGREEMENT_STATUSES)}",
+                    f"unknown agreement status {unknown[0]!r}; choose from {', '.join(TRIGGER_AGREEMENT_STATUSES)}",
                 )
             rule.statuses = statuses
     return rules
@@ -495,7 +497,7 @@ async def put_triggers(body: TriggersUpdate, company: CurrentCompany, res: Res) 
             conn,
             company_id=company.id,
             integration_id=row["id"],
-            kind="settings",
+            kind=LogKind.SETTINGS,
             message="triggers changed: " + "; ".join(f"{r.kind} → {', '.join(r.statuses)}" for r in rules),
             details={"triggers": [r.model_dump() for r in rules], "subscriptions": plan.subscriptions},
         )
@@ -527,7 +529,7 @@ async def put_workflow(body: WorkflowUpdate, company: CurrentCompany, res: Res) 
             conn,
             company_id=company.id,
             integration_id=row["id"],
-            kind="settings",
+            kind=LogKind.SETTINGS,
             message=f"workflow set to {body.workflow_id}" if body.workflow_id else "workflow cleared",
         )
     return await _view(res, await require_live(res.pool, company.id))
@@ -551,7 +553,7 @@ async def put_strategy(body: StrategyUpdate, company: CurrentCompany, res: Res) 
             conn,
             company_id=company.id,
             integration_id=row["id"],
-            kind="settings",
+            kind=LogKind.SETTINGS,
             message=f"matching strategy set to {body.strategy}",
         )
     return await _view(res, await require_live(res.pool, company.id))
@@ -667,7 +669,7 @@ async def create_mapping(body: CustomMappingCreate, company: CurrentCompany, res
                 conn,
                 company_id=company.id,
                 integration_id=row["id"],
-                kind="settings",
+                kind=LogKind.SETTINGS,
                 message=f"custom mapping added: {path} → {prop['key']}",
             )
     except asyncpg.UniqueViolationError:
@@ -698,7 +700,7 @@ async def delete_mapping(mapping_id: uuid.UUID, company: CurrentCompany, res: Re
             conn,
             company_id=company.id,
             integration_id=row["id"],
-            kind="settings",
+            kind=LogKind.SETTINGS,
             message=f"custom mapping removed: {path}",
         )
     return Response(status_code=204)
@@ -803,7 +805,7 @@ async def resync(body: ResyncRequest, company: CurrentCompany, res: Res) -> Resy
         res.pool,
         company_id=company.id,
         integration_id=row["id"],
-        kind="resync",
+        kind=LogKind.RESYNC,
         event_id=event.event_id,
         aurora_project_id=project_id,
         action="import_requested",
@@ -853,7 +855,7 @@ async def rotate_webhook_secret(company: CurrentCompany, res: Res) -> Integratio
         res.pool,
         company_id=company.id,
         integration_id=row["id"],
-        kind="settings",
+        kind=LogKind.SETTINGS,
         message=f"webhook secret rotated to generation {generation}; {updated} Aurora subscription(s) updated"
         + (f", {len(failed)} failed (the previous secret stays accepted)" if failed else ""),
         details={"generation": generation, "failed": failed},
@@ -880,7 +882,7 @@ async def retire_previous_webhook_secret(company: CurrentCompany, res: Res) -> I
         res.pool,
         company_id=company.id,
         integration_id=row["id"],
-        kind="settings",
+        kind=LogKind.SETTINGS,
         message=f"previous webhook secret retired; only generation {row['webhook_generation']} is accepted",
     )
     return await _view(res, await require_live(res.pool, company.id))

@@ -9,13 +9,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from pipeline_common.mapping_catalog import AuroraFieldType, PropertyType
+from pipeline_common.vocabulary import AgreementStatus, IntegrationStatus, MatchingStrategy, TriggerKind
 
-AGREEMENT_STATUSES = ("sent", "viewed", "signed")
-TriggerKind = Literal["agreement_status_changed", "project_status_changed"]
-MatchingStrategy = Literal["enrich", "replace", "skip"]
-IntegrationStatus = Literal["active", "needs_attention", "disconnected"]
-
-DEFAULT_TRIGGERS: list[dict[str, Any]] = [{"kind": "agreement_status_changed", "statuses": ["signed"]}]
+DEFAULT_TRIGGERS: list[dict[str, Any]] = [
+    {"kind": TriggerKind.AGREEMENT_STATUS_CHANGED.value, "statuses": [AgreementStatus.SIGNED.value]}
+]
 
 
 def _check_token(value: SecretStr) -> SecretStr:

@@ -14,6 +14,7 @@ from admin.resources import Resources
 from pipeline_common.aurora import AuroraCredentials
 from pipeline_common.integration_log import write_log
 from pipeline_common.secrets import TokenCipher
+from pipeline_common.vocabulary import LogKind
 
 # Column lists below are constants, never user input (hence the S608 waivers).
 Db: TypeAlias = "asyncpg.Connection[Any] | asyncpg.Pool[Any] | PoolConnectionProxy[Any]"
@@ -77,7 +78,7 @@ async def mark_needs_attention(res: Resources, row: Any, reason: str) -> None:
             conn,
             company_id=row["company_id"],
             integration_id=row["id"],
-            kind="needs_attention",
+            kind=LogKind.NEEDS_ATTENTION,
             message=reason,
         )
 

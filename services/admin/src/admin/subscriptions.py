@@ -25,13 +25,14 @@ from pydantic import SecretStr
 from admin.resources import Resources
 from pipeline_common import webhooks
 from pipeline_common.aurora import AuroraCredentials, AuroraError, NewWebhook, Webhook
+from pipeline_common.events import AuroraEventKind
 from pipeline_common.logs import get_logger
 
 log = get_logger("admin.subscriptions")
 
 
 # Subscribed whatever the triggers: the only way to learn a project's agreements (see the module docstring).
-ALWAYS_SUBSCRIBED = frozenset({"agreement_status_changed"})
+ALWAYS_SUBSCRIBED = frozenset({AuroraEventKind.AGREEMENT_STATUS_CHANGED.value})
 
 
 def needed_events(trigger_kinds: Iterable[str]) -> set[str]:

@@ -23,7 +23,7 @@ from fetcher.credentials import CredentialStore
 from fetcher.fetch import STAGE, Fetcher
 from fetcher.intake import Intake
 from fetcher.metrics import FETCH_ENQUEUED
-from fetcher.queue import BACKFILL_SCAN, Enqueued, FetchJob, FetchQueue, Leases
+from fetcher.queue import Enqueued, FetchJob, FetchQueue, Leases
 from fetcher.scheduler import Scheduler
 from fetcher.settings import FetcherSettings
 from fetcher.snapshot import SnapshotReader
@@ -38,6 +38,7 @@ from pipeline_common.secrets import TokenCipher
 from pipeline_common.service import StageWiring, stage_service
 from pipeline_common.settings import CryptoSettings, DatabaseSettings
 from pipeline_common.stage import REPLAYED_HEADER
+from pipeline_common.vocabulary import FetchJobKind, LogKind
 
 log = get_logger(__name__)
 
@@ -55,10 +56,10 @@ def owner_id() -> str:
 # Queue outcomes the company sees in its integration log: (log kind, message).
 _LOGGED_OUTCOMES = {
     Enqueued.COALESCED: (
-        "coalesced",
+        LogKind.COALESCED,
         "merged into the project's fetch that was already waiting; one fetch reads the current state",
     ),
-    Enqueued.REPLAYED: ("replayed", "the failed import was sent back by an operator; fetching it again"),
+    Enqueued.REPLAYED: (LogKind.REPLAYED, "the failed import was sent back by an operator; fetching it again"),
 }
 
 
@@ -123,7 +124,7 @@ def create_app() -> AsgiFastStream:
         )
 
         async def run_job(job: FetchJob) -> None:
-            if job.kind == BACKFILL_SCAN:
+            if job.kind == FetchJobKind.BACKFILL_SCAN:
                 await scanner.run(job)
             else:
                 await fetcher.run(job)

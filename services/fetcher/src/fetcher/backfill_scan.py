@@ -31,6 +31,7 @@ from pipeline_common.aurora import AuroraClient, AuroraError, InvalidCredentials
 from pipeline_common.events import ImportReason, ImportRequested, TriggerRef, derive_event_id
 from pipeline_common.integration_log import mark_needs_attention, write_log
 from pipeline_common.logs import get_logger
+from pipeline_common.vocabulary import LogKind, TriggerKind
 
 log = get_logger(__name__)
 
@@ -148,7 +149,7 @@ class BackfillScanner:
             "SELECT kind, statuses FROM triggers WHERE integration_id = $1::uuid", job.integration_id
         )
         project_statuses = {_norm(s) for r in rules if r["kind"] == "project_status_changed" for s in r["statuses"]}
-        wants_sold = any(r["kind"] == "agreement_status_changed" for r in rules)
+        wants_sold = any(r["kind"] == TriggerKind.AGREEMENT_STATUS_CHANGED for r in rules)
         creds = access.credentials
         step = Step()
         finished = False
@@ -270,7 +271,7 @@ class BackfillScanner:
             self.pool,
             company_id=job.company_id,
             integration_id=job.integration_id,
-            kind="backfill",
+            kind=LogKind.BACKFILL,
             message=f"backfill {backfill_id} failed: {reason}",
             details={"backfill_id": backfill_id},
         )

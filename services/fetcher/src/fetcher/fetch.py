@@ -46,6 +46,7 @@ from pipeline_common.integration_log import mark_needs_attention, write_log
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import DEAD_LETTERS, EVENTS_FAILED, EVENTS_OUT, EVENTS_SKIPPED, RETRIES
 from pipeline_common.stage import ATTEMPT_HEADER
+from pipeline_common.vocabulary import LogKind
 
 log = get_logger(__name__)
 STAGE = "fetcher"
@@ -92,7 +93,7 @@ class Fetcher:
         access = await self.credentials.get(job.integration_id)
         if access is None or access.status == "disconnected":
             EVENTS_SKIPPED.labels(STAGE, "integration_gone").inc()
-            await self._log(request, "skipped", "integration is disconnected; import not fetched")
+            await self._log(request, LogKind.SKIPPED, "integration is disconnected; import not fetched")
             await self.queue.complete(job, self.owner, note="integration disconnected")
             FETCH_JOBS.labels("skipped").inc()
             return
@@ -113,7 +114,7 @@ class Fetcher:
                 await self._needs_attention(job, f"Aurora rejected the token: {exc.message}")
             return
         except (NotPermitted, NotFound) as exc:
-            await self._log(request, "fetch_error", f"Aurora {exc.status} on {exc.endpoint}: {exc.message}")
+            await self._log(request, LogKind.FETCH_ERROR, f"Aurora {exc.status} on {exc.endpoint}: {exc.message}")
             await self._dead_letter(job, f"aurora_{exc.status}", str(exc))
             return
         except RateLimited as exc:
@@ -123,7 +124,7 @@ class Fetcher:
             if exc.retryable:
                 await self._retry(job, "aurora_transient", str(exc))
             else:
-                await self._log(request, "fetch_error", f"Aurora {exc.status} on {exc.endpoint}: {exc.message}")
+                await self._log(request, LogKind.FETCH_ERROR, f"Aurora {exc.status} on {exc.endpoint}: {exc.message}")
                 await self._dead_letter(job, "aurora_permanent", str(exc))
             return
         except Exception as exc:
@@ -190,7 +191,7 @@ class Fetcher:
     async def _retry(self, job: FetchJob, code: str, error: str, *, at_least: float = 0.0) -> None:
         EVENTS_FAILED.labels(STAGE, code).inc()
         if job.attempts >= self.settings.max_attempts:
-            await self._log(job.request, "fetch_error", f"gave up after {job.attempts} attempts: {error}")
+            await self._log(job.request, LogKind.FETCH_ERROR, f"gave up after {job.attempts} attempts: {error}")
             await self._dead_letter(job, code, error)
             return
         delay = max(at_least, self.backoff(job.attempts))
@@ -254,7 +255,7 @@ class Fetcher:
                 conn,
                 company_id=request.company_id,
                 integration_id=request.integration_id,
-                kind="parked",
+                kind=LogKind.PARKED,
                 message=f"import parked: {reason}; it completes on re-sync after the token is fixed",
                 event_id=request.event_id,
                 aurora_project_id=request.aurora_project_id,
@@ -274,7 +275,7 @@ class Fetcher:
         self.credentials.forget(request.integration_id)
         await self._park(job, reason)
 
-    async def _log(self, request: ImportRequested, kind: str, message: str) -> None:
+    async def _log(self, request: ImportRequested, kind: LogKind, message: str) -> None:
         await write_log(
             self.pool,
             company_id=request.company_id,

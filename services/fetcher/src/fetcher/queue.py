@@ -17,21 +17,17 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 
 from pipeline_common.events import CURRENT_TRACEPARENT, ImportReason, ImportRequested
+from pipeline_common.vocabulary import FetchJobKind, FetchPriority
 
 if TYPE_CHECKING:
     Conn: TypeAlias = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
 
 TRACEPARENT_KEY = "_traceparent"
-LIVE_PRIORITY = 0
-BACKFILL_PRIORITY = 1
-
-IMPORT = "import"
-BACKFILL_SCAN = "backfill_scan"
 
 
 def priority_of(request: ImportRequested) -> int:
     """Live events (a trigger, a re-sync) go before backfill work of the same company."""
-    return BACKFILL_PRIORITY if request.reason == ImportReason.BACKFILL else LIVE_PRIORITY
+    return FetchPriority.BACKFILL if request.reason == ImportReason.BACKFILL else FetchPriority.LIVE
 
 
 class Enqueued(StrEnum):
@@ -57,7 +53,7 @@ class FetchJob:
     attempts: int
     created_at: datetime
     coalesced_event_ids: tuple[str, ...]
-    kind: str = IMPORT
+    kind: str = FetchJobKind.IMPORT
     _request: ImportRequested | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -91,7 +87,7 @@ class FetchJob:
             created_at=row["created_at"],
             coalesced_event_ids=tuple(row["coalesced_event_ids"]),
             kind=kind,
-            _request=ImportRequested.model_validate(payload) if kind == IMPORT else None,
+            _request=ImportRequested.model_validate(payload) if kind == FetchJobKind.IMPORT else None,
         )
 
 

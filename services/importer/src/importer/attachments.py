@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from importer.strategies import MatchingStrategy
 from pipeline_common.events import DocumentNotFetched, DocumentRef
+from pipeline_common.vocabulary import MatchingStrategy
 
 _WRITE = """
 WITH incoming AS (

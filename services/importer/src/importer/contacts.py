@@ -1,5 +1,9 @@
 """The customer as a CRM contact: matched by email within the company (the unique index on lower(email)),
-else the project's current contact, else a new one. The strategy decides which blanks overwrite."""
+else the project's current contact, else a new one. The strategy decides which blanks overwrite.
+
+"Else the project's current contact" holds when Aurora has an email no contact of the company has: a project
+matched by address and last name keeps its contact (now with Aurora's email) rather than trading it for a
+new contact without the phone or name the CRM had, which would blank them under enrich."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from importer.standard_fields import CONTACT_COLUMNS
-from importer.strategies import MatchingStrategy
+from pipeline_common.vocabulary import MatchingStrategy
 
 _COLS: Final = ", ".join(CONTACT_COLUMNS)
 _PARAMS: Final = ", ".join(f"${i + 3}" for i in range(len(CONTACT_COLUMNS)))
@@ -34,6 +38,17 @@ _UPDATE_BY_ID: Final = (
 _INSERT: Final = f"INSERT INTO contacts (id, company_id, {_COLS}) VALUES ($1, $2, {_PARAMS}) RETURNING *"  # noqa: S608
 
 
+async def _email_taken(conn: Any, company: uuid.UUID, email: str, current: Mapping[str, Any]) -> bool:
+    """Whether another contact than the project's has this email (then that contact is the customer)."""
+    taken = await conn.fetchval(
+        "SELECT true FROM contacts WHERE company_id = $1 AND lower(email) = lower($2) AND id <> $3",
+        company,
+        email,
+        uuid.UUID(str(current["id"])),
+    )
+    return bool(taken)
+
+
 async def save_contact(
     conn: Any,
     company_id: str,
@@ -47,7 +62,8 @@ async def save_contact(
     keep = list(CONTACT_COLUMNS) if strategy is not MatchingStrategy.REPLACE else sorted(unknown & set(CONTACT_COLUMNS))
     values = [fields.get(c) for c in CONTACT_COLUMNS]
     company = uuid.UUID(company_id)
-    if fields.get("email"):
+    email = fields.get("email")
+    if email and (current is None or await _email_taken(conn, company, email, current)):
         row = await conn.fetchrow(_UPSERT_BY_EMAIL, uuid.uuid4(), company, *values, keep)
     elif current is not None:
         row = await conn.fetchrow(_UPDATE_BY_ID, uuid.UUID(str(current["id"])), company, *values, keep)

@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 import orjson
 
 from importer.integration_settings import CustomMapping
-from importer.strategies import SECTIONS_READ_ON_DEMAND, MatchingStrategy
+from importer.strategies import SECTIONS_READ_ON_DEMAND
 from pipeline_common.aurora.models import parse_aurora_timestamp
 from pipeline_common.mapping_catalog import PropertyType, resolve_path, snapshot_says
+from pipeline_common.vocabulary import MatchingStrategy
 
 
 class ConversionError(ValueError):

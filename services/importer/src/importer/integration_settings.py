@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from importer.strategies import MatchingStrategy
 from pipeline_common.mapping_catalog import PropertyType
+from pipeline_common.vocabulary import MatchingStrategy
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from importer.strategies import MatchingStrategy
 from pipeline_common.mapping_catalog import resolve_path
+from pipeline_common.vocabulary import MatchingStrategy
 
 # Pricing breakdown components that become line items; base and starting cost are the system itself.
 _PRICING_KINDS: Final = {"adders_without_discounts": "adder", "adders": "discount", "incentives": "incentive"}

@@ -16,15 +16,9 @@ Two refinements keep "exactly Aurora's" honest:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
 from typing import Any, Final
 
-
-class MatchingStrategy(StrEnum):
-    ENRICH = "enrich"
-    REPLACE = "replace"
-    SKIP = "skip"
-
+from pipeline_common.vocabulary import MatchingStrategy
 
 SECTIONS_READ_ON_DEMAND: Final = frozenset({"agreement", "financing"})
 FIRST_VALUE_WINS: Final = frozenset({"signed_at"})

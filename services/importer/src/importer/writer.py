@@ -26,7 +26,7 @@ from importer.integration_settings import IntegrationSettings, IntegrationSettin
 from importer.line_items import line_items_from, write_line_items
 from importer.matching import Match, MatchKeys, find_project
 from importer.standard_fields import CONTACT_COLUMNS, PROJECT_COLUMNS, StandardFields, standard_fields
-from importer.strategies import MatchingStrategy, changed_columns, merge_fields
+from importer.strategies import changed_columns, merge_fields
 from pipeline_common import topics
 from pipeline_common.errors import PermanentError
 from pipeline_common.events import (
@@ -39,6 +39,7 @@ from pipeline_common.events import (
 )
 from pipeline_common.logs import get_logger
 from pipeline_common.mapping_catalog import ImportContext
+from pipeline_common.vocabulary import MatchingStrategy
 
 log = get_logger(__name__)
 

@@ -18,6 +18,7 @@ from pipeline_common.integration_log import write_log
 from pipeline_common.logs import get_logger
 from pipeline_common.metrics import EVENTS_OUT, EVENTS_SKIPPED
 from pipeline_common.service import StageWiring, stage_service
+from pipeline_common.vocabulary import LogKind
 from trigger_filter.heard_agreements import record_agreement
 from trigger_filter.rulebook import RuleBook
 from trigger_filter.rules import Decision, IntegrationRules, decide
@@ -181,7 +182,7 @@ class TriggerFilter:
                 conn,
                 company_id=integration.company_id,
                 integration_id=integration.integration_id,
-                kind="webhook",
+                kind=LogKind.WEBHOOK,
                 message=f"{event.event} {event.status or ''}".strip() + f": {decision.reason}",
                 event_id=event.event_id,
                 aurora_project_id=event.aurora_project_id,

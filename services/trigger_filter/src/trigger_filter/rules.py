@@ -13,17 +13,16 @@ filter can remember what it heard (app.py tells redeliveries from later transiti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from pipeline_common.aurora.models import normalize_agreement_status
 from pipeline_common.events import AuroraEventKind, WebhookReceived
-
-AGREEMENT_RANK: dict[str, int] = {"sent": 1, "viewed": 2, "signed": 3}
-NEGATIVE_AGREEMENT_STATUSES = frozenset({"declined", "canceled", "cancel-pending", "cancel_pending", "error"})
-
-
-class TriggerKind(StrEnum):
-    AGREEMENT_STATUS_CHANGED = "agreement_status_changed"
-    PROJECT_STATUS_CHANGED = "project_status_changed"
+from pipeline_common.vocabulary import (
+    AGREEMENT_PRECEDENCE,
+    NEGATIVE_AGREEMENT_STATUSES,
+    AgreementStatus,
+    IntegrationStatus,
+    TriggerKind,
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def normalise_status(value: str) -> str:
 def decide(event: WebhookReceived, integration: IntegrationRules | None) -> Decision:
     if integration is None:
         return Decision(False, "unknown integration")
-    if integration.status != "active":
+    if integration.status != IntegrationStatus.ACTIVE:
         return Decision(False, f"integration is {integration.status.replace('_', ' ')}")
     if event.event not in {k.value for k in AuroraEventKind}:
         return Decision(False, f"unfamiliar event type {event.event!r}")
@@ -75,12 +74,13 @@ def decide(event: WebhookReceived, integration: IntegrationRules | None) -> Deci
         return Decision(False, "the webhook carries no status")
     kind = TriggerKind(event.event)
     if kind is TriggerKind.AGREEMENT_STATUS_CHANGED:
-        if status in NEGATIVE_AGREEMENT_STATUSES:
+        spelled = normalize_agreement_status(status)
+        if spelled in NEGATIVE_AGREEMENT_STATUSES:
             return Decision(False, f"agreement status {status!r} never starts an import")
-        if status not in AGREEMENT_RANK:
+        if spelled not in AGREEMENT_PRECEDENCE:
             return Decision(False, f"unfamiliar agreement status {status!r}")
         subject = f"agreement:{event.agreement_id or event.aurora_project_id}"
-        rank = AGREEMENT_RANK[status]
+        rank = AGREEMENT_PRECEDENCE[AgreementStatus(spelled)]
     else:
         subject = f"project_status:{event.aurora_project_id}"
         rank = 0

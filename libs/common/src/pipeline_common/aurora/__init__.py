@@ -33,7 +33,6 @@ from pipeline_common.aurora.errors import (
 from pipeline_common.aurora.models import (
     Agreement,
     AgreementDownloadJob,
-    AgreementStatus,
     Asset,
     BillOfMaterialsItem,
     ConsumptionProfile,
@@ -64,6 +63,7 @@ from pipeline_common.aurora.models import (
 )
 from pipeline_common.aurora.rate_limit import RateLimiter, Slot, api_key_fingerprint
 from pipeline_common.aurora.settings import AuroraSettings
+from pipeline_common.vocabulary import AgreementStatus
 
 __all__ = [
     "PRODUCTION_BASE_URL",

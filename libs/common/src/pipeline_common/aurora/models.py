@@ -15,6 +15,8 @@ from typing import Annotated, Any, TypeVar, get_origin
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, GetCoreSchemaHandler, SecretStr, field_serializer
 from pydantic_core import core_schema
 
+from pipeline_common.vocabulary import AgreementStatus
+
 _AURORA_TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S UTC", "%Y-%m-%d %H:%M:%S.%f UTC")
 
 
@@ -61,18 +63,6 @@ class _EmptyIfNull:
 
 
 NullAsEmpty = Annotated[_Container, _EmptyIfNull()]
-
-
-class AgreementStatus:
-    """Known agreement statuses, in the object's spelling. Unknown values pass through unchanged."""
-
-    SENT = "sent"
-    VIEWED = "viewed"
-    SIGNED = "signed"
-    CANCEL_PENDING = "cancel_pending"
-    CANCELED = "canceled"
-    DECLINED = "declined"
-    ERROR = "error"
 
 
 def normalize_agreement_status(value: str) -> str:

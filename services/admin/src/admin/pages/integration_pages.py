@@ -30,6 +30,14 @@ from admin.schemas import (
     WorkflowUpdate,
 )
 from admin.security import Company
+from pipeline_common.vocabulary import (
+    FAILURE_LOG_KINDS,
+    LOG_KIND_LABELS,
+    TRIGGER_AGREEMENT_STATUSES,
+    LogKind,
+    MatchingStrategy,
+    TriggerKind,
+)
 
 router = APIRouter(prefix="/settings/integrations", include_in_schema=False)
 Res = Annotated[Resources, Depends(resources)]
@@ -37,29 +45,16 @@ Res = Annotated[Resources, Depends(resources)]
 INTEGRATIONS = "/settings/integrations"
 CONFIG = "/settings/integrations/aurora"
 
-# Kinds written by the stages and the admin (see the README's log conventions), for the log's filter.
-LOG_KINDS = {
-    "webhook": "Webhook received",
-    "coalesced": "Merged into a waiting fetch",
-    "fetch_error": "Fetch error",
-    "import": "Import result",
-    "import_error": "Import error",
-    "resync": "Re-sync",
-    "backfill": "Backfill",
-    "settings": "Settings changed",
-    "subscriptions": "Aurora subscriptions",
-    "connected": "Connected",
-    "disconnected": "Disconnected",
-    "token_replaced": "Token replaced",
-    "needs_attention": "Needs attention",
-}
+# Kinds written by the stages and the admin, for the log's filter (one label per pipeline_common LogKind).
+LOG_KINDS = {k.value: label for k, label in LOG_KIND_LABELS.items()}
 STRATEGIES = {
-    "enrich": "Update existing projects with new information from Aurora; fields Aurora has no value for are kept.",
-    "replace": "Replace existing projects with Aurora data: mapped fields, Aurora line items and documents "
-    "become exactly Aurora's.",
-    "skip": "Leave existing projects unchanged (don't import duplicates).",
+    MatchingStrategy.ENRICH.value: "Update existing projects with new information from Aurora; "
+    "fields Aurora has no value for are kept.",
+    MatchingStrategy.REPLACE.value: "Replace existing projects with Aurora data: "
+    "mapped fields, Aurora line items and documents become exactly Aurora's.",
+    MatchingStrategy.SKIP.value: "Leave existing projects unchanged (don't import duplicates).",
 }
-AGREEMENT_STATUS_LABELS = {"sent": "Sent", "viewed": "Viewed", "signed": "Signed"}
+AGREEMENT_STATUS_LABELS = {s.value: s.value.capitalize() for s in TRIGGER_AGREEMENT_STATUSES}
 LOG_PAGE_SIZE = 25
 
 
@@ -137,10 +132,12 @@ async def _failed_imports(res: Resources, integration_id: uuid.UUID) -> list[Any
             "SELECT id, aurora_project_id, kind, message, created_at FROM ("
             " SELECT DISTINCT ON (aurora_project_id) id, aurora_project_id, kind, action, message, created_at"
             " FROM integration_log WHERE integration_id = $1 AND aurora_project_id IS NOT NULL"
-            " AND created_at > now() - interval '30 days' AND kind IN ('import', 'fetch_error', 'import_error')"
+            " AND created_at > now() - interval '30 days' AND (kind = $2 OR kind = ANY($3::text[]))"
             " ORDER BY aurora_project_id, id DESC) latest "
-            "WHERE action = 'failed' OR kind IN ('fetch_error', 'import_error') ORDER BY id DESC LIMIT 20",
+            "WHERE action = 'failed' OR kind = ANY($3::text[]) ORDER BY id DESC LIMIT 20",
             integration_id,
+            LogKind.IMPORT,
+            list(FAILURE_LOG_KINDS),
         )
     )
 
@@ -180,8 +177,8 @@ async def configuration_page(
         "configuration.html",
         session,
         integration=current,
-        agreement_statuses=triggers.get("agreement_status_changed", []),
-        project_statuses=", ".join(triggers.get("project_status_changed", [])),
+        agreement_statuses=triggers.get(TriggerKind.AGREEMENT_STATUS_CHANGED, []),
+        project_statuses=", ".join(triggers.get(TriggerKind.PROJECT_STATUS_CHANGED, [])),
         agreement_status_labels=AGREEMENT_STATUS_LABELS,
         workflows=await crm.list_workflows(company, res),
         standard_mappings=await integration.standard_mappings(company),
@@ -193,6 +190,7 @@ async def configuration_page(
         backfill=await _latest_backfill(res, company, current.id),
         log=log_page,
         log_kinds=LOG_KINDS,
+        failure_kinds=[k.value for k in FAILURE_LOG_KINDS],
         log_kind=log_kind,
         log_project=log_project,
         filtered=log_kind is not None or log_project is not None,
@@ -210,9 +208,9 @@ async def save_triggers(request: Request, session: PageSession, res: Res) -> Res
     project = [s for s in (project_raw if isinstance(project_raw, str) else "").split(",") if s.strip()]
     rules = []
     if agreement:
-        rules.append(TriggerRule(kind="agreement_status_changed", statuses=agreement))
+        rules.append(TriggerRule(kind=TriggerKind.AGREEMENT_STATUS_CHANGED, statuses=agreement))
     if project:
-        rules.append(TriggerRule(kind="project_status_changed", statuses=project))
+        rules.append(TriggerRule(kind=TriggerKind.PROJECT_STATUS_CHANGED, statuses=project))
     try:
         await integration.put_triggers(TriggersUpdate(triggers=rules), session.company, res)
     except ApiError as exc:

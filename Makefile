@@ -39,8 +39,8 @@ infra: install ## Start Kafka and PostgreSQL locally (idempotent), create the to
 	@deploy/local/postgres.sh start
 	@$(VENV)/bin/pipeline-migrate
 
-run: infra ## Run the whole system with the emulator, import one signed project, keep running until Ctrl-C
-	@$(PY) -m pipeline_common.demo
+run: infra ## Run the whole system with the emulator, import one signed project, keep running until Ctrl-C (RUN_ARGS="--replicas importer=2")
+	@$(PY) -m pipeline_common.demo $(RUN_ARGS)
 
 test: infra $(K8S_CHECKS) ## Run every test against real Kafka, PostgreSQL and the emulator
 	@deploy/local/browser.sh ensure
@@ -59,6 +59,7 @@ lint: install ## ruff and mypy (strict)
 
 stop: ## Stop the local Kafka and PostgreSQL
 	@deploy/local/kafka.sh stop
+	@deploy/local/kafka-cluster.sh stop
 	@deploy/local/postgres.sh stop
 
 lock: ## Re-pin third-party dependencies from requirements.in

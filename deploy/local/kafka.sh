@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local single-node Apache Kafka (KRaft) on the machine's JDK, without Docker.
-#   deploy/local/kafka.sh start|stop|status|wait
+#   deploy/local/kafka.sh start|stop|status|wait|jars
 # The broker's jars come from Maven Central (deploy/local/kafka/pom.xml pins the version), fetched once
 # into $LOCAL_STATE/kafka/libs. Data and logs live under $LOCAL_STATE (default .local/, git-ignored).
 set -euo pipefail
@@ -142,6 +142,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   wait) wait_ready ;;
+  jars) fetch_jars >&2; echo "$libs" ;;  # also used by kafka-cluster.sh: one download for both
   status) if running; then echo "running (pid $(cat "$pidfile"))"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 start|stop|status|wait" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|wait|jars" >&2; exit 2 ;;
 esac

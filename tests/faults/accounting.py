@@ -15,6 +15,7 @@ import asyncio
 import random
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,8 @@ class Load:
     webhooks: list[Webhook]
     accepted: dict[str, Webhook] = field(default_factory=dict)
     refused: Counter[int] = field(default_factory=Counter)
+    # Seconds from the first attempt to the gateway's 200, per accepted webhook (what Aurora would wait).
+    accept_seconds: list[float] = field(default_factory=list)
 
 
 async def make_load(pipeline: Pipeline, db: asyncpg.Pool[Any], *, companies: int, projects: int, label: str) -> Load:
@@ -151,6 +154,7 @@ async def fire(pipeline: Pipeline, load: Load, *, rate_per_second: float, deadli
     async def deliver(client: httpx.AsyncClient, hook: Webhook) -> None:
         async with semaphore:
             delay = 0.2
+            first_try = loop.time()
             while loop.time() < stop_at:
                 try:
                     r = await client.get(
@@ -163,6 +167,7 @@ async def fire(pipeline: Pipeline, load: Load, *, rate_per_second: float, deadli
                 else:
                     if r.status_code == 200:
                         load.accepted[r.json()["event_id"]] = hook
+                        load.accept_seconds.append(loop.time() - first_try)
                         return
                     load.refused[r.status_code] += 1
                     assert r.status_code >= 500, f"webhook refused for good: {r.status_code} {r.text}"
@@ -290,6 +295,68 @@ async def account(
         imported_messages=messages,
         import_log_entries=entries,
     )
+
+
+# Aurora's real limit stays in force (90 requests/min per key): 8 projects per company fit one key's first
+# minute, so a scenario measures the fault, not the rate limit. 6 companies x (8 signed + 2 duplicate `signed`
+# + 2 late `viewed`) = 72 webhooks per scenario, 648 over the suite.
+COMPANIES = 6
+PROJECTS = 8
+RATE = 20.0  # webhooks per second
+RESULTS: dict[str, str] = {}
+
+
+async def run_scenario(
+    name: str,
+    pipeline: Pipeline,
+    db: asyncpg.Pool[Any],
+    kafka: str,
+    fault: Callable[[], Awaitable[None]],
+    *,
+    fault_after: float = 2.0,
+    rate: float = RATE,
+    companies: int = COMPANIES,
+    projects: int = PROJECTS,
+) -> Ledger:
+    """Fires the standard load at the gateway, injects `fault` after `fault_after` seconds, settles, and
+    checks the ledger: every accepted webhook imported, skipped or dead-lettered, none lost or doubled."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    load = await make_load(pipeline, db, companies=companies, projects=projects, label=fresh_label(name))
+    loaded = loop.time()
+
+    async def inject() -> None:
+        await asyncio.sleep(fault_after)
+        await fault()
+
+    await asyncio.gather(fire(pipeline, load, rate_per_second=rate), inject())
+    fired = loop.time()
+    ledger = await settle(db, load, kafka)
+    RESULTS[name] = (
+        f"sent={len(load.webhooks)} refused_attempts={sum(load.refused.values())} "
+        f"slowest_accept={max(load.accept_seconds, default=0):.1f}s {ledger.summary()} "
+        f"(setup {loaded - started:.1f}s, firing+fault {fired - loaded:.1f}s, settling {loop.time() - fired:.1f}s)"
+    )
+    print(f"\n[{name}] {RESULTS[name]}")
+    signed = {h.params["project_id"] for h in load.accepted.values() if h.expect_import}
+    assert ledger.accepted == len(load.webhooks), "every webhook is eventually accepted (Aurora retries)"
+    assert ledger.lost == [], f"lost: {ledger.lost[:5]}"
+    assert ledger.duplicated == [], f"duplicated: {ledger.duplicated[:5]}"
+    assert ledger.logged_by_trigger_filter == ledger.accepted
+    assert ledger.import_requested + ledger.skipped == ledger.accepted
+    # A webhook the gateway published but could not acknowledge (killed mid-request) is retried by the sender
+    # like Aurora would; the earlier copy then starts the import and the acknowledged one is the duplicate.
+    assert ledger.import_requested <= len(signed)
+    assert ledger.imported_projects + ledger.dead_lettered == len(signed)
+    # What other services and the company see: exactly one announcement and one log entry per imported project.
+    imported = {p for p in signed if ledger.imported_messages[p]}
+    assert len(imported) == ledger.imported_projects
+    assert all(ledger.imported_messages[p] == 1 and ledger.import_log_entries[p] == 1 for p in imported)
+    # The accepted webhooks allow one import per signed project (an unacknowledged copy the gateway published
+    # may be the one that started it, so this is not bounded by `import_requested`).
+    assert sum(ledger.imported_messages.values()) <= len(signed)
+    assert sum(ledger.import_log_entries.values()) <= len(signed)
+    return ledger
 
 
 def fresh_label(name: str) -> str:

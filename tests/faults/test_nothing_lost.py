@@ -19,66 +19,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from pipeline_common import topics
-from tests.faults.accounting import Ledger, dead_letters, fire, fresh_label, make_load, settle
+from tests.faults.accounting import dead_letters, run_scenario
 from tests.fixtures.infra import Infra
 from tests.fixtures.pipeline import Pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-# Aurora's real limit stays in force (90 requests/min per key): 8 projects per company fit one key's first
-# minute, so a scenario measures the fault, not the rate limit. 6 companies x (8 signed + 2 duplicate `signed`
-# + 2 late `viewed`) = 72 webhooks per scenario, 648 over the suite.
-COMPANIES = 6
-PROJECTS = 8
-RATE = 20.0  # webhooks per second
-RESULTS: dict[str, str] = {}
-
-
-async def run_scenario(
-    name: str,
-    pipeline: Pipeline,
-    db: asyncpg.Pool[Any],
-    kafka: str,
-    fault: Callable[[], Awaitable[None]],
-    *,
-    fault_after: float = 2.0,
-) -> Ledger:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    load = await make_load(pipeline, db, companies=COMPANIES, projects=PROJECTS, label=fresh_label(name))
-    loaded = loop.time()
-
-    async def inject() -> None:
-        await asyncio.sleep(fault_after)
-        await fault()
-
-    await asyncio.gather(fire(pipeline, load, rate_per_second=RATE), inject())
-    fired = loop.time()
-    ledger = await settle(db, load, kafka)
-    RESULTS[name] = (
-        f"sent={len(load.webhooks)} refused_attempts={sum(load.refused.values())} {ledger.summary()} "
-        f"(setup {loaded - started:.1f}s, firing+fault {fired - loaded:.1f}s, settling {loop.time() - fired:.1f}s)"
-    )
-    print(f"\n[{name}] {RESULTS[name]}")
-    signed = {h.params["project_id"] for h in load.accepted.values() if h.expect_import}
-    assert ledger.accepted == len(load.webhooks), "every webhook is eventually accepted (Aurora retries)"
-    assert ledger.lost == [], f"lost: {ledger.lost[:5]}"
-    assert ledger.duplicated == [], f"duplicated: {ledger.duplicated[:5]}"
-    assert ledger.logged_by_trigger_filter == ledger.accepted
-    assert ledger.import_requested + ledger.skipped == ledger.accepted
-    # A webhook the gateway published but could not acknowledge (killed mid-request) is retried by the sender
-    # like Aurora would; the earlier copy then starts the import and the acknowledged one is the duplicate.
-    assert ledger.import_requested <= len(signed)
-    assert ledger.imported_projects + ledger.dead_lettered == len(signed)
-    # What other services and the company see: exactly one announcement and one log entry per imported project.
-    imported = {p for p in signed if ledger.imported_messages[p]}
-    assert len(imported) == ledger.imported_projects
-    assert all(ledger.imported_messages[p] == 1 and ledger.import_log_entries[p] == 1 for p in imported)
-    # The accepted webhooks allow one import per signed project (an unacknowledged copy the gateway published
-    # may be the one that started it, so this is not bounded by `import_requested`).
-    assert sum(ledger.imported_messages.values()) <= len(signed)
-    assert sum(ledger.import_log_entries.values()) <= len(signed)
-    return ledger
 
 
 def restart_stage(pipeline: Pipeline, name: str) -> Callable[[], Awaitable[None]]:

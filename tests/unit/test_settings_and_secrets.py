@@ -58,3 +58,52 @@ def test_url_template_asks_for_every_agreement_placeholder() -> None:
     assert url.startswith("https://crm.example/webhooks/aurora/iid?event=agreement_status_changed&")
     for placeholder in ("<PROJECT_ID>", "<AGREEMENT_ID>", "<STATUS>", "<DESIGN_ID>", "<FINANCING_ID>"):
         assert placeholder in url
+
+
+def test_several_bootstrap_servers_reach_the_clients_as_separate_brokers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from aiokafka.errors import KafkaConnectionError
+
+    from pipeline_common.broker import make_broker
+
+    # Two loopback ports nobody listens on: the connection error names every broker the client tried.
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", " 127.0.0.1:1, 127.0.0.1:2 ")
+    settings = KafkaSettings()
+    assert settings.bootstrap_hosts == ["127.0.0.1:1", "127.0.0.1:2"]
+    broker = make_broker(settings, client_id="unit")
+
+    async def connect() -> str:
+        try:
+            await broker.connect()
+        except KafkaConnectionError as exc:
+            return str(exc)
+        finally:
+            await broker.stop()
+        raise AssertionError("connected to a port nobody listens on")
+
+    tried = asyncio.run(connect())
+    assert "('127.0.0.1', 1," in tried, tried
+    assert "('127.0.0.1', 2," in tried, tried
+
+
+@pytest.mark.parametrize("value", ["", "k1:9092,,k2:9092", "k1:9092, "])
+def test_a_malformed_bootstrap_list_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", value)
+    with pytest.raises(ValidationError, match="KAFKA_BOOTSTRAP_SERVERS must be host:port"):
+        KafkaSettings()
+
+
+def test_replicas_are_read_per_service_and_a_typo_is_refused_by_name() -> None:
+    from pipeline_common.devstack import parse_replicas
+
+    assert parse_replicas("fetcher=2, importer=3,") == {"fetcher": 2, "importer": 3}
+    assert parse_replicas("") == {}
+    with pytest.raises(ValueError, match="unknown service 'fetchr'"):
+        parse_replicas("fetchr=2")
+    with pytest.raises(ValueError, match="needs a count of 1 or more"):
+        parse_replicas("importer=0")
+    with pytest.raises(ValueError, match="aurora_sim runs as one copy"):
+        parse_replicas("aurora_sim=2")

@@ -21,7 +21,9 @@ from pipeline_common.settings import KafkaSettings
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     return KafkaBroker(
-        settings.bootstrap_servers,
+        # A list: FastStream wraps a plain str as one host, so "k1:9092,k2:9092" would be a host named
+        # "k1:9092,k2" (aiokafka's own clients split the string; FastStream's never reaches that code).
+        settings.bootstrap_hosts,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from pipeline_common.devstack import SERVICES, DevStack, StartError
+from pipeline_common.devstack import REPLICAS_ENV, SERVICES, DevStack, StartError, parse_replicas
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -135,14 +135,23 @@ def main() -> None:
     )
     parser.add_argument("--no-demo", action="store_true", help="start everything but import nothing")
     parser.add_argument("--exit", action="store_true", help="stop after the demo import instead of running on")
+    parser.add_argument(
+        "--replicas",
+        default=os.environ.get(REPLICAS_ENV, ""),
+        help=f"copies per service, e.g. fetcher=2,importer=2 (default ${REPLICAS_ENV}, else one each)",
+    )
     args = parser.parse_args()
+    try:
+        replicas = parse_replicas(args.replicas)
+    except ValueError as exc:
+        parser.error(str(exc))
     operator_token = os.environ.get("OPERATOR_TOKEN") or secrets.token_urlsafe(24)
     env = {
         "AURORA_BASE_URL": os.environ.get("AURORA_BASE_URL", "http://127.0.0.1:8090"),
         "OPERATOR_TOKEN": operator_token,
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
     }
-    stack = DevStack(env=env, log_dir=ROOT / ".local" / "logs")
+    stack = DevStack(env=env, log_dir=ROOT / ".local" / "logs", replicas=replicas)
     stopping = False
 
     def on_signal(*_: Any) -> None:

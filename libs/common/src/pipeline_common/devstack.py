@@ -3,6 +3,11 @@
 Used by `make run`, by the end-to-end tests and by `make bench`, so all three exercise the same processes
 the way an operator would run them. Kafka and PostgreSQL are started separately (deploy/local/*.sh or
 Compose); this module only supervises the Python services.
+
+Any service but the emulator can run as several copies (`replicas`, from `make run RUN_ARGS="--replicas
+fetcher=2,importer=2"` or PIPELINE_REPLICAS): copy 1 keeps the service's name and port, copy N is named
+"<service>-N", listens on the service's port + 100*(N-1) unless `ports` names it, and logs to its own file.
+The copies of a stage share its consumer group, so Kafka splits the partitions between them.
 """
 
 from __future__ import annotations
@@ -39,12 +44,43 @@ SERVICES: tuple[ServiceSpec, ...] = (
 )
 
 
+REPLICAS_ENV = "PIPELINE_REPLICAS"
+# Its tenants and projects live in its memory: a second copy would be a second, empty Aurora.
+SINGLE_COPY = frozenset({"aurora_sim"})
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """`"fetcher=2,importer=2"` -> {"fetcher": 2, "importer": 2}; a bad entry is refused with its name."""
+    known = {s.name for s in SERVICES}
+    counts: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, number = item.partition("=")
+        name = name.strip()
+        if name not in known:
+            raise ValueError(f"replicas: unknown service {name!r} (one of {', '.join(sorted(known))})")
+        if not number.strip().isdigit() or int(number) < 1:
+            raise ValueError(f"replicas: {item!r} needs a count of 1 or more, as in {name}=2")
+        if name in SINGLE_COPY and int(number) != 1:
+            raise ValueError(f"replicas: {name} runs as one copy (its state is in memory)")
+        counts[name] = int(number)
+    return counts
+
+
+def copy_name(service: str, copy: int) -> str:
+    return service if copy == 1 else f"{service}-{copy}"
+
+
 @dataclass
 class RunningService:
     spec: ServiceSpec
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    copy: int = 1
+
+    @property
+    def name(self) -> str:
+        return copy_name(self.spec.name, self.copy)
 
     @property
     def base_url(self) -> str:
@@ -76,26 +112,42 @@ class DevStack:
     env: Mapping[str, str]
     log_dir: Path
     ports: Mapping[str, int] = field(default_factory=dict)
+    # Copies per service (default 1); names as in SERVICES.
+    replicas: Mapping[str, int] = field(default_factory=dict)
     services: dict[str, RunningService] = field(default_factory=dict)
 
-    def port_of(self, spec: ServiceSpec) -> int:
-        return int(self.ports.get(spec.name, self.env.get(spec.port_env, spec.port)))
+    def __post_init__(self) -> None:
+        # Validated the same way as the command line, so a typo in code fails as loudly as one in a shell.
+        parse_replicas(",".join(f"{k}={v}" for k, v in self.replicas.items()))
 
-    def start(self, names: Sequence[str] | None = None, *, timeout: float = 60.0, replicas: int = 1) -> None:
+    def port_of(self, spec: ServiceSpec, copy: int = 1) -> int:
+        base = int(self.ports.get(spec.name, self.env.get(spec.port_env, spec.port)))
+        return int(self.ports.get(copy_name(spec.name, copy), base + 100 * (copy - 1)))
+
+    def start(self, names: Sequence[str] | None = None, *, timeout: float = 60.0) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         wanted = [s for s in SERVICES if names is None or s.name in names]
+        spawned = []
         for spec in wanted:
-            if spec.name in self.services:
-                continue
-            self._spawn(spec)
+            for copy in range(1, self.replicas.get(spec.name, 1) + 1):
+                if copy_name(spec.name, copy) not in self.services:
+                    spawned.append(self._spawn(spec, copy))
         deadline = time.monotonic() + timeout
-        for spec in wanted:
-            self.wait_healthy(self.services[spec.name], deadline)
+        for service in spawned:
+            self.wait_healthy(service, deadline)
 
-    def _spawn(self, spec: ServiceSpec, suffix: str = "") -> RunningService:
-        port = self.port_of(spec)
+    def copies(self, name: str) -> list[RunningService]:
+        """Every running copy of a service, copy 1 first."""
+        return sorted((s for s in self.services.values() if s.spec.name == name), key=lambda s: s.copy)
+
+    def signal(self, name: str, signum: signal.Signals) -> None:
+        """Sends a signal to one copy (SIGSTOP/SIGCONT to freeze and resume it without it noticing)."""
+        self.services[name].process.send_signal(signum)
+
+    def _spawn(self, spec: ServiceSpec, copy: int = 1) -> RunningService:
+        port = self.port_of(spec, copy)
         env = {**os.environ, **self.env, spec.port_env: str(port)}
-        log_path = self.log_dir / f"{spec.name}{suffix}.log"
+        log_path = self.log_dir / f"{copy_name(spec.name, copy)}.log"
         log_file = log_path.open("ab")
         process = subprocess.Popen(  # noqa: S603 - fixed module names of this project
             [sys.executable, "-m", spec.module],
@@ -106,8 +158,8 @@ class DevStack:
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         log_file.close()
-        running = RunningService(spec, port, process, log_path)
-        self.services[spec.name + suffix] = running
+        running = RunningService(spec, port, process, log_path, copy)
+        self.services[running.name] = running
         return running
 
     def wait_healthy(self, service: RunningService, deadline: float) -> None:
@@ -115,7 +167,7 @@ class DevStack:
         last = "no answer"
         while time.monotonic() < deadline:
             if service.process.poll() is not None:
-                raise StartError(f"{service.spec.name} exited with {service.process.returncode}:\n{service.log_tail()}")
+                raise StartError(f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}")
             try:
                 response = httpx.get(url, timeout=2.0)
                 if response.status_code == 200:
@@ -124,7 +176,7 @@ class DevStack:
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
             time.sleep(0.2)
-        raise StartError(f"{service.spec.name} not healthy at {url} ({last}):\n{service.log_tail()}")
+        raise StartError(f"{service.name} not healthy at {url} ({last}):\n{service.log_tail()}")
 
     def stop(self, name: str, *, kill: bool = False, timeout: float = 20.0) -> None:
         service = self.services.pop(name, None)
@@ -138,15 +190,18 @@ class DevStack:
             service.process.wait()
 
     def restart(self, name: str, *, kill: bool = False, timeout: float = 60.0) -> None:
-        spec = self.services[name].spec
+        old = self.services[name]
         self.stop(name, kill=kill)
-        self._spawn(spec)
-        self.wait_healthy(self.services[spec.name], time.monotonic() + timeout)
+        self.wait_healthy(self._spawn(old.spec, old.copy), time.monotonic() + timeout)
 
     def stop_all(self) -> None:
         # Ingress first, emulator last, so in-flight work drains downstream.
         order = ["gateway", "admin", "trigger_filter", "fetcher", "importer", "aurora_sim"]
-        for name in sorted(self.services, key=lambda n: order.index(n) if n in order else 0):
+        for name in sorted(self.services, key=lambda n: order.index(self.services[n].spec.name)):
+            service = self.services.get(name)
+            if service is not None and service.process.poll() is None:
+                # A stopped (SIGSTOP) copy would never act on SIGTERM.
+                service.process.send_signal(signal.SIGCONT)
             self.stop(name)
 
     def url(self, name: str) -> str:

@@ -141,7 +141,7 @@ def stage_service(wiring: StageWiring) -> AsgiFastStream:
     )
     stage.register()
     relay = RetryRelay(
-        bootstrap_servers=kafka.bootstrap_servers,
+        bootstrap_servers=kafka.bootstrap_hosts,
         input_topic=wiring.input_topic,
         group_id=stage.group_id,
         broker=broker,

@@ -6,13 +6,16 @@ docker-compose.yml sets, so a process behaves the same under `make run` and unde
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
 
+    # "host:port[,host:port…]": a cluster is given as several brokers so that losing the first one listed
+    # does not stop a process from starting. Pass `bootstrap_hosts` to clients, not this string: FastStream
+    # takes a str as a single host.
     bootstrap_servers: str = "127.0.0.1:9092"
     # Small linger batches bursts without adding visible latency at light load.
     linger_ms: int = 2
@@ -29,6 +32,19 @@ class KafkaSettings(BaseSettings):
     # Consumer groups are "<group_prefix>.<stage>": two pipelines sharing a broker (tests, staging) must not
     # share groups, or one would consume the other's messages.
     group_prefix: str = "pipeline"
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _normalise_bootstrap(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",")]
+        if not value.strip() or any(not h for h in hosts):
+            raise ValueError(f"KAFKA_BOOTSTRAP_SERVERS must be host:port[,host:port…], got {value!r}")
+        return ",".join(hosts)
+
+    @property
+    def bootstrap_hosts(self) -> list[str]:
+        """Each broker of `bootstrap_servers` on its own: the form every Kafka client here is given."""
+        return self.bootstrap_servers.split(",")
 
 
 class DatabaseSettings(BaseSettings):

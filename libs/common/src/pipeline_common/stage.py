@@ -84,6 +84,7 @@ class Stage(Generic[In]):
         self._subscriber: Any = None
         self._stopping: asyncio.Task[None] | None = None
         self._max_workers = max_workers
+        self._lag_series: set[tuple[str, str]] = set()
         self._group_prefix = group_prefix or KafkaSettings().group_prefix
 
     @property
@@ -178,11 +179,19 @@ class Stage(Generic[In]):
         consumers = getattr(self._subscriber, "consumer_subgroup", None) or [
             getattr(self._subscriber, "consumer", None)
         ]
+        sampled: set[tuple[str, str]] = set()
         for consumer in consumers:
             if consumer is not None:
-                await self._record_lag_of(consumer)
+                sampled |= await self._record_lag_of(consumer)
+        # A partition a rebalance moved to another copy is no longer this process's: its series goes, so the
+        # copies' /metrics together show each partition once (tests/faults/test_replicas.py relies on it).
+        for topic, partition in self._lag_series - sampled:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.name, topic, partition)
+        self._lag_series = sampled
 
-    async def _record_lag_of(self, consumer: Any) -> None:
+    async def _record_lag_of(self, consumer: Any) -> set[tuple[str, str]]:
+        sampled: set[tuple[str, str]] = set()
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             if highwater is None:
@@ -192,6 +201,8 @@ class Stage(Generic[In]):
             except Exception:  # noqa: S112 - a rebalance moved the partition away meanwhile
                 continue
             CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, highwater - position))
+            sampled.add((tp.topic, str(tp.partition)))
+        return sampled
 
     async def trip_breaker(self) -> None:
         reason = (
@@ -208,7 +219,9 @@ class Stage(Generic[In]):
 class RetryRelay:
     """Moves due messages from `<topic>.retry` back to `<topic>`, pausing partitions while they wait."""
 
-    def __init__(self, *, bootstrap_servers: str, input_topic: str, group_id: str, broker: KafkaBroker) -> None:
+    def __init__(
+        self, *, bootstrap_servers: str | list[str], input_topic: str, group_id: str, broker: KafkaBroker
+    ) -> None:
         self.retry_topic = topics.retry_topic(input_topic)
         self.input_topic = input_topic
         self.group_id = f"{group_id}.retry"

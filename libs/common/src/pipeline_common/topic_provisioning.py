@@ -89,7 +89,7 @@ async def ensure_topics(settings: KafkaSettings, *, wait_seconds: float = 30.0) 
     specs = topic_specs(settings)
     changes: list[str] = []
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=settings.request_timeout_ms
+        bootstrap_servers=settings.bootstrap_hosts, request_timeout_ms=settings.request_timeout_ms
     )
     await admin.start()
     try:
@@ -131,7 +131,7 @@ async def check_topics(settings: KafkaSettings) -> list[str]:
     """What is missing or short, without changing anything."""
     specs = topic_specs(settings)
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=settings.request_timeout_ms
+        bootstrap_servers=settings.bootstrap_hosts, request_timeout_ms=settings.request_timeout_ms
     )
     await admin.start()
     try:

@@ -52,7 +52,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap_servers,
+            bootstrap_servers=kafka.bootstrap_hosts,
             client_id="gateway",
             acks="all",
             enable_idempotence=True,

@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
-PACKAGES := libs/common services/gateway services/trigger_filter services/fetcher services/importer services/admin services/aurora_sim
+PACKAGES := libs/common libs/devtools services/gateway services/trigger_filter services/fetcher services/importer services/admin services/aurora_sim
 STAMP := $(VENV)/.installed
 
 .PHONY: help install infra run test lint stop bench chaos lock asyncapi clean-data
@@ -40,7 +40,7 @@ infra: install ## Start Kafka and PostgreSQL locally (idempotent), create the to
 	@$(VENV)/bin/pipeline-migrate
 
 run: infra ## Run the whole system with the emulator, import one signed project, keep running until Ctrl-C (RUN_ARGS="--replicas importer=2")
-	@$(PY) -m pipeline_common.demo $(RUN_ARGS)
+	@$(PY) -m pipeline_devtools.demo $(RUN_ARGS)
 
 test: infra $(K8S_CHECKS) ## Run every test against real Kafka, PostgreSQL and the emulator
 	@deploy/local/browser.sh ensure
@@ -55,7 +55,7 @@ asyncapi: install ## Write the AsyncAPI document of every topic to libs/common/a
 lint: install ## ruff and mypy (strict)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy libs/common/src services/*/src
+	@$(VENV)/bin/mypy libs/common/src libs/devtools/src services/*/src
 
 stop: ## Stop the local Kafka and PostgreSQL
 	@deploy/local/kafka.sh stop
@@ -69,7 +69,7 @@ bench: infra ## Measure the pipeline on this machine (table + bench-results/*.js
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
 	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || \
 	  echo "[bench] wrk could not be installed: the gateway ingest phase will be reported as not measured"
-	@$(PY) -m pipeline_common.bench $(BENCH_ARGS)
+	@$(PY) -m pipeline_devtools.bench $(BENCH_ARGS)
 
 clean-data: stop ## Delete local Kafka and PostgreSQL data (keeps the downloaded jars)
 	deploy/local/postgres.sh delete-data

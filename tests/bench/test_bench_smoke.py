@@ -30,7 +30,16 @@ def test_quick_latency_run_writes_the_table_and_the_json(infra: Infra, tmp_path:
     env.pop("KAFKA_TOPIC_PREFIX", None)
     env.pop("KAFKA_GROUP_PREFIX", None)
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline_common.bench", "--quick", "--only", "latency", "--results-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pipeline_devtools.bench",
+            "--quick",
+            "--only",
+            "latency",
+            "--results-dir",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -23,8 +23,8 @@ import asyncpg
 import httpx
 
 from pipeline_common import topics, webhooks
-from pipeline_common.ops.kafka_view import scan
 from pipeline_common.secrets import WebhookSigner
+from pipeline_devtools.ops.kafka_view import scan
 from tests.fixtures.pipeline import OPERATOR_TOKEN, SIGNING_KEYS, Pipeline
 
 

@@ -105,7 +105,7 @@ async def test_poison_messages_are_dead_lettered_and_do_not_block(
         await producer.stop()
     found = []
     for topic in topics.CONSUMED:
-        from pipeline_common.ops.kafka_view import scan
+        from pipeline_devtools.ops.kafka_view import scan
 
         async for record in scan(kafka_bootstrap, topics.dlq_topic(topic)):
             if record.value == poison:

@@ -23,8 +23,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline_common import topics
-from pipeline_common.devstack import RunningService
 from pipeline_common.settings import KafkaSettings
+from pipeline_devtools.devstack import RunningService
 from tests.faults.accounting import run_scenario
 from tests.faults.conftest import CLUSTER_TOPICS, KafkaCluster, committed, group_view, watch_handover
 from tests.fixtures.infra import Infra, fresh_database

@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 
 from pipeline_common import topics
-from pipeline_common.ops.kafka_view import scan
 from pipeline_common.secrets import TokenCipher, TokenCipherError, WebhookSigner
+from pipeline_devtools.ops.kafka_view import scan
 from tests.fixtures.pipeline import SIGNING_KEYS, TOKEN_KEYS, Pipeline
 
 pytestmark = pytest.mark.audit

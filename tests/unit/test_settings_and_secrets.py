@@ -97,7 +97,7 @@ def test_a_malformed_bootstrap_list_is_refused_with_its_name(monkeypatch: pytest
 
 
 def test_replicas_are_read_per_service_and_a_typo_is_refused_by_name() -> None:
-    from pipeline_common.devstack import parse_replicas
+    from pipeline_devtools.devstack import parse_replicas
 
     assert parse_replicas("fetcher=2, importer=3,") == {"fetcher": 2, "importer": 3}
     assert parse_replicas("") == {}

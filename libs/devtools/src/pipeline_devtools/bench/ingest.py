@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from pipeline_common import webhooks
-from pipeline_common.bench.settings import BenchSettings
-from pipeline_common.bench.stack import BenchStack, say
+from pipeline_devtools.bench.settings import BenchSettings
+from pipeline_devtools.bench.stack import BenchStack, say
 
 _DONE_HOOK = """
 done = function(summary, latency, requests)

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 
 from pipeline_common import topics
-from pipeline_common.bench.observer import Seen, TopicObserver
-from pipeline_common.bench.settings import BenchSettings
-from pipeline_common.bench.stack import BenchStack, Company, SignedProject, say
-from pipeline_common.bench.stats import summary_ms
+from pipeline_devtools.bench.observer import Seen, TopicObserver
+from pipeline_devtools.bench.settings import BenchSettings
+from pipeline_devtools.bench.stack import BenchStack, Company, SignedProject, say
+from pipeline_devtools.bench.stats import summary_ms
 
 SIGNED_SHARE = 0.28  # of the emulator's bulk projects (its BULK_AGREEMENT_MIX); a margin is added
 

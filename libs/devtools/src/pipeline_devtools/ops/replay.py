@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer
 
 from pipeline_common import topics
 from pipeline_common.events import derive_event_id
-from pipeline_common.ops.kafka_view import partitions_of, topic_offsets
+from pipeline_devtools.ops.kafka_view import partitions_of, topic_offsets
 
 # Input topic → (the topic its stage publishes to, the suffix that stage derives its event id with).
 NEXT_STEP: dict[str, tuple[str, str]] = {

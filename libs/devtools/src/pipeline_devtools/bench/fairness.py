@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from pipeline_common.bench.latency import observer_for, project_pool
-from pipeline_common.bench.observer import TopicObserver
-from pipeline_common.bench.settings import BenchSettings
-from pipeline_common.bench.stack import BenchStack, SignedProject, say
+from pipeline_devtools.bench.latency import observer_for, project_pool
+from pipeline_devtools.bench.observer import TopicObserver
+from pipeline_devtools.bench.settings import BenchSettings
+from pipeline_devtools.bench.stack import BenchStack, SignedProject, say
 
 
 async def _import_ms(stack: BenchStack, client: httpx.AsyncClient, observer: TopicObserver, p: SignedProject) -> float:

@@ -18,7 +18,7 @@ from datetime import datetime
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline_common.bench.stack import PARTITIONS
+from pipeline_devtools.bench.stack import PARTITIONS
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from pipeline_common.bench.latency import observer_for, project_pool
-from pipeline_common.bench.settings import BenchSettings
-from pipeline_common.bench.stack import BenchStack, SignedProject, endpoint_of, say
+from pipeline_devtools.bench.latency import observer_for, project_pool
+from pipeline_devtools.bench.settings import BenchSettings
+from pipeline_devtools.bench.stack import BenchStack, SignedProject, endpoint_of, say
 
 
 async def count_429s(stack: BenchStack, client: httpx.AsyncClient, tenants: list[str]) -> int:

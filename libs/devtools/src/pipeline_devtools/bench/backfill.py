@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from pipeline_common.bench.economy import calls_by_endpoint
-from pipeline_common.bench.settings import BenchSettings
-from pipeline_common.bench.stack import BenchStack, say
+from pipeline_devtools.bench.economy import calls_by_endpoint
+from pipeline_devtools.bench.settings import BenchSettings
+from pipeline_devtools.bench.stack import BenchStack, say
 
 # The backfill's own scanning: it lists projects and each project's designs to find the sold ones.
 WALK_ENDPOINTS = frozenset({"GET /tenants/{id}/projects", "GET /tenants/{id}/projects/{id}/designs"})

@@ -20,10 +20,10 @@ from rich.table import Table
 
 from pipeline_common import topics
 from pipeline_common.events import derive_event_id
-from pipeline_common.ops.kafka_view import Record, group_lag, scan, topic_offsets
-from pipeline_common.ops.replay import Followed, Verdict, follow, mark
 from pipeline_common.settings import DatabaseSettings, KafkaSettings
 from pipeline_common.stage import REPLAYED_HEADER
+from pipeline_devtools.ops.kafka_view import Record, group_lag, scan, topic_offsets
+from pipeline_devtools.ops.replay import Followed, Verdict, follow, mark
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 dlq_app = typer.Typer(

@@ -23,10 +23,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline_common.bench import backfill, economy, fairness, ingest, latency, machine, relay, report, throughput
-from pipeline_common.bench.settings import PHASES, BenchSettings
-from pipeline_common.bench.stack import BenchStack, Run, http_client, new_run_id, say
 from pipeline_common.settings import DatabaseSettings, KafkaSettings
+from pipeline_devtools.bench import backfill, economy, fairness, ingest, latency, machine, relay, report, throughput
+from pipeline_devtools.bench.settings import PHASES, BenchSettings
+from pipeline_devtools.bench.stack import BenchStack, Run, http_client, new_run_id, say
 
 ROOT = machine.ROOT
 UNTHROTTLED = ("latency", "throughput")

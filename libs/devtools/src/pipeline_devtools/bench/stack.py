@@ -3,7 +3,7 @@
 Every phase talks to the pipeline the way Aurora and a company admin do: companies are created and connected
 through the admin API, Aurora tenants and projects through the emulator's control API, and webhooks are the
 GETs Aurora would send, fired at the gateway with the integration's secret header. Processes are started by
-the same supervisor as `make run` (pipeline_common.devstack).
+the same supervisor as `make run` (pipeline_devtools.devstack).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipeline_common import topics, webhooks
-from pipeline_common.devstack import SERVICES, DevStack
 from pipeline_common.migrations.runner import migrate
 from pipeline_common.secrets import WebhookSigner
+from pipeline_devtools.devstack import SERVICES, DevStack
 
 PARTITIONS = 6
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from pipeline_common.devstack import REPLICAS_ENV, SERVICES, DevStack, StartError, parse_replicas
+from pipeline_devtools.devstack import REPLICAS_ENV, SERVICES, DevStack, StartError, parse_replicas
 
 ROOT = Path(__file__).resolve().parents[4]
 

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import psutil
 
-from pipeline_common.bench.latency import observer_for, project_pool
-from pipeline_common.bench.observer import Seen
-from pipeline_common.bench.settings import BenchSettings
-from pipeline_common.bench.stack import BenchStack, SignedProject, say
+from pipeline_devtools.bench.latency import observer_for, project_pool
+from pipeline_devtools.bench.observer import Seen
+from pipeline_devtools.bench.settings import BenchSettings
+from pipeline_devtools.bench.stack import BenchStack, SignedProject, say
 
 
 def _listener_pid(port: int) -> int | None:

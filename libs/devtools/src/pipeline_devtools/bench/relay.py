@@ -6,7 +6,7 @@ same linger), wait for the acks, then commit — no decoding, no database, no Au
 into the first topic (the gateway's part is measured by the ingest phase), and the rate is taken while the
 last topic fills, between 10 % and 90 % of the messages, so group joins and the tail are not counted.
 
-Run as `python -m pipeline_common.bench.relay SOURCE TARGET GROUP` for one hop.
+Run as `python -m pipeline_devtools.bench.relay SOURCE TARGET GROUP` for one hop.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from pipeline_common.bench.settings import BenchSettings
-from pipeline_common.bench.stack import PARTITIONS, BenchStack, say
 from pipeline_common.settings import KafkaSettings
+from pipeline_devtools.bench.settings import BenchSettings
+from pipeline_devtools.bench.stack import PARTITIONS, BenchStack, say
 
 HOPS = ("relay.hop0", "relay.hop1", "relay.hop2", "relay.hop3")
 
@@ -92,7 +92,7 @@ async def run(stack: BenchStack, settings: BenchSettings) -> dict[str, Any]:
                 await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "pipeline_common.bench.relay",
+                    "pipeline_devtools.bench.relay",
                     bootstrap,
                     names[i],
                     names[i + 1],

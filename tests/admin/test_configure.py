@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from pipeline_common.events import ImportReason, ImportRequested, TriggerRef
+from pipeline_common.events import ImportReason
 from pipeline_common.mapping_catalog import AURORA_FIELDS, STANDARD_MAPPINGS
 from tests.admin.conftest import AdminApi, Company
 from tests.admin.kafka import import_requests
@@ -165,47 +164,18 @@ async def test_log_is_newest_first_filtered_and_paged(connected: Company, db_poo
     assert counters["imported"] == 5
 
 
-async def test_resync_publishes_and_replays_parked_imports(
-    connected: Company, aurora_sim: AuroraSim, tenant: SimTenant, db_pool: Any, kafka_bootstrap: str
+async def test_resync_publishes_an_import_request(
+    connected: Company, aurora_sim: AuroraSim, tenant: SimTenant, kafka_bootstrap: str
 ) -> None:
-    integration = (await connected.get(URL)).json()
     project = aurora_sim.create_project(tenant.tenant_id)
-    parked = ImportRequested(
-        event_id=str(uuid.uuid4()),
-        causation_id="webhook-1",
-        company_id=str(connected.id),
-        integration_id=integration["id"],
-        aurora_tenant_id=tenant.tenant_id,
-        aurora_project_id=project.project_id,
-        agreement_id=project.agreement_id,
-        reason=ImportReason.TRIGGER,
-        trigger=TriggerRef(kind="agreement_status_changed", status="signed"),
-        received_at=datetime.now(UTC),
-    )
-    await db_pool.execute(
-        "INSERT INTO parked_imports (event_id, integration_id, aurora_project_id, payload, reason) "
-        "VALUES ($1, $2, $3, $4, 'token rejected')",
-        parked.event_id,
-        uuid.UUID(integration["id"]),
-        project.project_id,
-        parked.model_dump(mode="json"),
-    )
     r = await connected.post(f"{URL}/resync", {"aurora_project_id": project.project_id})
     assert r.status_code == 202, r.text
     body = r.json()
-    assert body["republished_parked"] == 1
-    events = await import_requests(kafka_bootstrap, match={body["event_id"], parked.event_id})
+    # Nothing of this project is parked (a parked import would resume with the re-sync: tests/fetcher).
+    assert body["republished_parked"] == 0
+    events = await import_requests(kafka_bootstrap, match={body["event_id"]})
     assert events[body["event_id"]].reason is ImportReason.RESYNC
     assert events[body["event_id"]].aurora_project_id == project.project_id
-    assert events[parked.event_id].trigger.status == "signed"
-    # The row the re-sync replayed is gone. (When a pipeline started by other tests of the session runs, its
-    # fetcher may park the replayed event again with its own reason: that emulator does not know this tenant.)
-    assert (
-        await db_pool.fetchval(
-            "SELECT count(*) FROM parked_imports WHERE event_id = $1 AND reason = 'token rejected'", parked.event_id
-        )
-        == 0
-    )
     log = (await connected.get(f"{URL}/log", params={"kind": "resync"})).json()["items"]
     assert log[0]["event_id"] == body["event_id"]
 

@@ -186,6 +186,11 @@ async def test_signed_agreement_imports_a_complete_project(
         log = await company.call(
             "GET", "/v1/integrations/aurora/log", 200, kind="import", aurora_project_id=created["project_id"]
         )
+        integration = await company.call("GET", "/v1/integrations/aurora", 200)
+
+    # the integration's summary counts the import and knows when its last webhook arrived
+    assert integration["counters"]["imported"] == 1
+    assert integration["counters"]["last_event_at"] is not None
 
     # project.imported, consumed by a separate consumer, field by field
     assert message["schema_version"] == 1

@@ -184,6 +184,7 @@ async def test_revoked_token_marks_the_integration_and_parks_the_import(rig: Rig
     assert integration is not None
     assert integration["status"] == "needs_attention"
     assert "Aurora rejected the token" in integration["status_reason"]
+    # The fetcher's parked job is the one record, read by the admin through the `parked_imports` view.
     assert await rig.pool.fetchval("SELECT count(*) FROM parked_imports WHERE event_id = $1", job.event_id) == 1
     kinds = await rig.pool.fetch(
         "SELECT kind FROM integration_log WHERE integration_id = $1::uuid ORDER BY id", company.integration_id

@@ -160,14 +160,19 @@ async def test_a_parked_import_resumes_on_resync_or_resume_parked(queue: FetchQu
         await queue.park(job, "owner-a", "token rejected")
     assert await queue.claim(company.integration_id, "owner-a") is None, "parked jobs are not claimed"
 
-    # The admin's per-project re-sync sends the parked event again: that job resumes.
-    resumed, _ = await queue.enqueue(first)
-    assert resumed is Enqueued.RESUMED
+    # The admin's per-project re-sync sends a new event for the project: it merges into the parked job,
+    # which resumes (with its own identity, the re-sync riding along).
+    resync = company.request("p-5")
+    merged, _ = await queue.enqueue(resync)
+    assert merged is Enqueued.COALESCED
     job = await queue.claim(company.integration_id, "owner-a")
     assert job is not None
     assert job.event_id == first.event_id
+    assert resync.event_id in job.coalesced_event_ids
     assert job.attempts == 1
     await queue.complete(job, "owner-a")
+    # Once it ran, a redelivery of the parked event is recognised by its event id.
+    assert (await queue.enqueue(first))[0] is Enqueued.DUPLICATE
 
     # Or every parked import of the integration at once.
     assert await queue.resume_parked(company.integration_id) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pipeline_common.vocabulary import IntegrationStatus, LogKind
+from pipeline_common.vocabulary import LogKind
 
 IdLike = str | uuid.UUID
 
@@ -45,15 +45,10 @@ async def mark_needs_attention(conn: Any, *, company_id: IdLike, integration_id:
     """Flag an active integration as needing the company's action (e.g. Aurora rejected its token) and log it
     once; returns whether this call changed the status."""
     changed = await conn.fetchval(
-        "UPDATE integrations SET status = $3, status_reason = $2, updated_at = now() "
-        "WHERE id = $1::uuid AND status = $4 RETURNING id",
-        _uuid(integration_id),
-        reason,
-        IntegrationStatus.NEEDS_ATTENTION,
-        IntegrationStatus.ACTIVE,
+        "SELECT flag_integration_needs_attention($1::uuid, $2)", _uuid(integration_id), reason
     )
-    if changed is not None:
+    if changed:
         await write_log(
             conn, company_id=company_id, integration_id=integration_id, kind=LogKind.NEEDS_ATTENTION, message=reason
         )
-    return changed is not None
+    return bool(changed)

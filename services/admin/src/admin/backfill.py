@@ -17,7 +17,6 @@ from typing import Any
 import asyncpg
 
 from pipeline_common.logs import get_logger
-from pipeline_common.vocabulary import FetchJobKind, FetchPriority
 
 log = get_logger("admin.backfill")
 
@@ -47,17 +46,8 @@ async def create(
                 integration_id,
                 params,
             )
-            await conn.execute(
-                "INSERT INTO fetch_queue (integration_id, company_id, aurora_project_id, event_id, payload, "
-                "priority, kind) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                integration_id,
-                company_id,
-                f"backfill:{backfill_id}",
-                f"backfill-scan:{backfill_id}",
-                {"backfill_id": str(backfill_id)},
-                FetchPriority.BACKFILL,
-                FetchJobKind.BACKFILL_SCAN,
-            )
+            # The fetcher's queue is the fetcher's: the admin asks through its documented function (0015).
+            await conn.execute("SELECT queue_backfill_scan($1, $2, $3)", backfill_id, integration_id, company_id)
     except asyncpg.UniqueViolationError:
         raise BackfillRunningError from None
     log.info("backfill_queued", backfill_id=str(backfill_id), integration_id=str(integration_id))

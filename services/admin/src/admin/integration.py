@@ -136,7 +136,9 @@ async def _view(res: Resources, row: Any) -> IntegrationOut:
         counts: Any = await conn.fetchrow(
             "SELECT count(*) FILTER (WHERE kind = $2 AND action IN ('created','updated','replaced')) AS imported,"
             " count(*) FILTER (WHERE kind = $2 AND action = 'skipped') AS skipped,"
-            " count(*) FILTER (WHERE action = 'failed' OR kind = ANY($3::text[])) AS failed "
+            " count(*) FILTER (WHERE action = 'failed' OR kind = ANY($3::text[])) AS failed, "
+            # When webhooks last arrived is the trigger filter's record (migration 0015).
+            " (SELECT last_event_at FROM integration_activity WHERE integration_id = $1) AS last_event_at "
             "FROM integration_log WHERE integration_id = $1",
             row["id"],
             LogKind.IMPORT,
@@ -158,7 +160,7 @@ async def _view(res: Resources, row: Any) -> IntegrationOut:
             imported=counts["imported"],
             skipped=counts["skipped"],
             failed=counts["failed"],
-            last_event_at=row["last_event_at"],
+            last_event_at=counts["last_event_at"],
         ),
         connected_at=row["connected_at"],
         disconnected_at=row["disconnected_at"],
@@ -790,16 +792,13 @@ async def resync(body: ResyncRequest, company: CurrentCompany, res: Res) -> Resy
         trigger=TriggerRef(kind="resync"),
         received_at=datetime.now(UTC),
     )
+    # A parked import of the project is the fetcher's waiting job: the re-sync's event merges into it and
+    # resumes it (fetcher/queue.py), so it is counted here, not sent again.
     parked = await res.pool.fetch(
-        "SELECT event_id, payload FROM parked_imports WHERE integration_id = $1 AND aurora_project_id = $2 "
-        "ORDER BY created_at",
+        "SELECT event_id FROM parked_imports WHERE integration_id = $1 AND aurora_project_id = $2",
         row["id"],
         project_id,
     )
-    for p in parked:
-        # Same event id as when it was parked: the stages' dedupe still recognises it.
-        await publish_import(res, ImportRequested.model_validate(p["payload"]))
-        await res.pool.execute("DELETE FROM parked_imports WHERE event_id = $1", p["event_id"])
     await publish_import(res, event)
     await write_log(
         res.pool,
@@ -809,7 +808,7 @@ async def resync(body: ResyncRequest, company: CurrentCompany, res: Res) -> Resy
         event_id=event.event_id,
         aurora_project_id=project_id,
         action="import_requested",
-        message="re-sync requested" + (f"; {len(parked)} parked import(s) sent again" if parked else ""),
+        message="re-sync requested" + (f"; {len(parked)} parked import(s) resume with it" if parked else ""),
         details={"parked_event_ids": [p["event_id"] for p in parked]},
     )
     return ResyncAccepted(event_id=event.event_id, aurora_project_id=project_id, republished_parked=len(parked))

@@ -335,7 +335,9 @@ class ResyncAccepted(BaseModel):
 
     event_id: str
     aurora_project_id: str
-    republished_parked: int = Field(description="imports parked earlier (e.g. rejected token) sent again")
+    republished_parked: int = Field(
+        description="imports of this project parked earlier (e.g. rejected token) that resume with the re-sync"
+    )
 
 
 class DisconnectOut(BaseModel):

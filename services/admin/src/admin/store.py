@@ -21,7 +21,7 @@ Db: TypeAlias = "asyncpg.Connection[Any] | asyncpg.Pool[Any] | PoolConnectionPro
 
 INTEGRATION_COLS = (
     "id, company_id, aurora_tenant_id, environment, token_ciphertext, token_hint, status, status_reason, "
-    "webhook_generation, workflow_id, matching_strategy, connected_at, disconnected_at, last_event_at, updated_at"
+    "webhook_generation, workflow_id, matching_strategy, connected_at, disconnected_at, updated_at"
 )
 
 

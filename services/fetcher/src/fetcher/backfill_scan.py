@@ -230,7 +230,7 @@ class BackfillScanner:
         """Into the fetch queue at backfill priority (no Kafka round trip). False when it was imported or
         queued already by an earlier backfill."""
         tenant = await self.pool.fetchval(
-            "SELECT aurora_tenant_id FROM integrations WHERE id = $1::uuid", job.integration_id
+            "SELECT aurora_tenant_id FROM integration_directory WHERE id = $1::uuid", job.integration_id
         )
         event_id = import_event_id(job.integration_id, project_id)
         request = ImportRequested(

@@ -39,7 +39,7 @@ class CredentialStore:
             return hit[1]
         row = await self._pool.fetchrow(
             "SELECT id::text, company_id::text, status, aurora_tenant_id, token_ciphertext "
-            "FROM integrations WHERE id = $1::uuid",
+            "FROM integration_credentials WHERE id = $1::uuid",
             integration_id,
         )
         access = None

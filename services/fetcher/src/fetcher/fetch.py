@@ -235,28 +235,19 @@ class Fetcher:
 
     async def _park(self, job: FetchJob, reason: str) -> None:
         request = job.request
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Mirrored in parked_imports, which the admin's per-project re-sync sends again.
-            await conn.execute(
-                "INSERT INTO parked_imports (event_id, integration_id, aurora_project_id, payload, reason) "
-                "VALUES ($1, $2::uuid, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
-                request.event_id,
-                request.integration_id,
-                request.aurora_project_id,
-                request.model_dump(mode="json"),
-                reason,
-            )
-            await write_log(
-                conn,
-                company_id=request.company_id,
-                integration_id=request.integration_id,
-                kind=LogKind.PARKED,
-                message=f"import parked: {reason}; it completes on re-sync after the token is fixed",
-                event_id=request.event_id,
-                aurora_project_id=request.aurora_project_id,
-                details={"coalesced_event_ids": list(job.coalesced_event_ids)},
-            )
+        # The parked queue row is the one record of a parked import (view `parked_imports`): replacing the
+        # token resumes them all, and a re-sync of the project merges into its parked job and resumes it.
         await self.queue.park(job, self.owner, reason)
+        await write_log(
+            self.pool,
+            company_id=request.company_id,
+            integration_id=request.integration_id,
+            kind=LogKind.PARKED,
+            message=f"import parked: {reason}; it completes on re-sync after the token is fixed",
+            event_id=request.event_id,
+            aurora_project_id=request.aurora_project_id,
+            details={"coalesced_event_ids": list(job.coalesced_event_ids)},
+        )
         EVENTS_SKIPPED.labels(STAGE, "parked").inc()
         FETCH_JOBS.labels("parked").inc()
         log.warning("import_parked", job_id=job.id, reason=reason, aurora_project_id=request.aurora_project_id)

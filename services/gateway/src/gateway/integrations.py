@@ -45,7 +45,7 @@ class IntegrationDirectory:
         if self._pool is None:
             return
         rows = await self._pool.fetch(
-            "SELECT id::text AS id, webhook_generation, webhook_previous_generation FROM integrations"
+            "SELECT id::text AS id, webhook_generation, webhook_previous_generation FROM integration_webhook_keys"
         )
         self._generations = {
             r["id"]: AcceptedGenerations(r["webhook_generation"], r["webhook_previous_generation"]) for r in rows

@@ -51,7 +51,7 @@ SELECT i.company_id::text AS company_id, i.status, i.environment, i.matching_str
           FROM custom_mappings m
           JOIN custom_properties p ON p.id = m.custom_property_id AND p.company_id = i.company_id
          WHERE m.integration_id = i.id) AS mappings
-  FROM integrations i
+  FROM integration_directory i
   LEFT JOIN workflows w ON w.id = i.workflow_id AND w.company_id = i.company_id
  WHERE i.id = $1::uuid
 """

@@ -195,7 +195,9 @@ class TriggerFilter:
                 },
             )
             await conn.execute(
-                "UPDATE integrations SET last_event_at = now() WHERE id = $1::uuid", integration.integration_id
+                "INSERT INTO integration_activity (integration_id, last_event_at) VALUES ($1::uuid, now()) "
+                "ON CONFLICT (integration_id) DO UPDATE SET last_event_at = EXCLUDED.last_event_at",
+                integration.integration_id,
             )
 
 

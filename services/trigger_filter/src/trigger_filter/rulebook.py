@@ -27,7 +27,8 @@ class RuleBook:
 
     async def _load(self, integration_id: str) -> IntegrationRules | None:
         row = await self._pool.fetchrow(
-            "SELECT id::text, company_id::text, aurora_tenant_id, status FROM integrations WHERE id = $1::uuid",
+            "SELECT id::text, company_id::text, aurora_tenant_id, status "
+            "FROM integration_directory WHERE id = $1::uuid",
             integration_id,
         )
         if row is None:

@@ -246,7 +246,7 @@ class BenchStack:
         )
         integration_id = str(integration["id"])
         generation = await self.db().fetchval(
-            "SELECT webhook_generation FROM integrations WHERE id = $1::uuid", integration_id
+            "SELECT webhook_generation FROM integration_webhook_keys WHERE id = $1::uuid", integration_id
         )
         secret = self.signer.secret_for(integration_id, int(generation))
         return Company(

@@ -13,13 +13,18 @@ from prometheus_client import make_asgi_app
 from admin import (
     backfill_api,
     companies,
+    connection_api,
     contacts_api,
     crm,
-    integration,
+    import_settings_api,
+    log_api,
+    mappings_api,
     pages,
     projects_api,
     request_workflow,
     requests,
+    resync_api,
+    triggers_api,
 )
 from admin.errors import install_error_handlers
 from admin.resources import Resources
@@ -163,7 +168,12 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
     app.include_router(projects_api.router)
     app.include_router(request_workflow.router)
     app.include_router(requests.router)
-    app.include_router(integration.router)
+    app.include_router(connection_api.router)
+    app.include_router(triggers_api.router)
+    app.include_router(import_settings_api.router)
+    app.include_router(mappings_api.router)
+    app.include_router(log_api.router)
+    app.include_router(resync_api.router)
     app.include_router(backfill_api.router)
     pages.install(app)
     return app

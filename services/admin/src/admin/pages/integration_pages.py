@@ -1,7 +1,7 @@
 """Company Settings → Integrations: the Aurora Solar card, the Connect dialog and the configuration page.
 
-Every change goes through the same functions the JSON API routes are (`admin.integration`, `admin.crm`,
-`admin.backfill_api`), so the page can never do something the API would refuse, nor refuse differently.
+Every change goes through the same functions the JSON API routes are (`admin.connection_api`, `admin.triggers_api`,
+`admin.mappings_api`, `admin.crm`, …), so the page can never do something the API would refuse, nor refuse differently.
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from admin import backfill_api, crm, integration
+from admin import (
+    backfill_api,
+    connection_api,
+    crm,
+    import_settings_api,
+    log_api,
+    mappings_api,
+    resync_api,
+    triggers_api,
+)
 from admin.errors import ApiError
 from admin.pages.sessions import PageSession, set_flash
 from admin.pages.web import failed, form_values, moved, parse, redirect, render, succeeded
@@ -61,7 +70,7 @@ LOG_PAGE_SIZE = 25
 async def current_integration(res: Resources, company: Company) -> IntegrationOut | None:
     """The live integration, or the disconnected one it was; None when the company never connected."""
     try:
-        return await integration.read(company, res)
+        return await connection_api.read(company, res)
     except ApiError as exc:
         if exc.code == "not_connected":
             return None
@@ -90,7 +99,7 @@ async def connect(request: Request, session: PageSession, res: Res) -> Response:
             ConnectRequest,
             {"tenant_id": form.get("tenant_id", ""), "bearer_token": form.get("bearer_token", "")},
         )
-        await integration.connect(body, session.company, res)
+        await connection_api.connect(body, session.company, res)
     except ApiError as exc:
         return await failed(request, session, exc, to=INTEGRATIONS + "?connect=1")
     await set_flash(
@@ -111,7 +120,7 @@ async def disconnect_confirmation(request: Request, session: PageSession, res: R
 @router.post("/aurora/disconnect")
 async def disconnect(request: Request, session: PageSession, res: Res) -> Response:
     try:
-        out = await integration.disconnect(session.company, res)
+        out = await connection_api.disconnect(session.company, res)
     except ApiError as exc:
         return await failed(request, session, exc, to=INTEGRATIONS)
     message = "Aurora Solar is disconnected. Imported projects stay in the CRM; nothing new is imported."
@@ -170,7 +179,7 @@ async def configuration_page(
         return redirect(INTEGRATIONS)
     log_kind = log_kind if log_kind in LOG_KINDS else None
     log_project = (log_project or "").strip() or None
-    log_page = await integration.read_log(company, res, LOG_PAGE_SIZE, _positive_int(log_before), log_kind, log_project)
+    log_page = await log_api.read_log(company, res, LOG_PAGE_SIZE, _positive_int(log_before), log_kind, log_project)
     triggers = {t.kind: t.statuses for t in current.triggers}
     return await render(
         request,
@@ -181,10 +190,10 @@ async def configuration_page(
         project_statuses=", ".join(triggers.get(TriggerKind.PROJECT_STATUS_CHANGED, [])),
         agreement_status_labels=AGREEMENT_STATUS_LABELS,
         workflows=await crm.list_workflows(company, res),
-        standard_mappings=await integration.standard_mappings(company),
-        custom_mappings=await integration.list_mappings(company, res),
+        standard_mappings=await mappings_api.standard_mappings(company),
+        custom_mappings=await mappings_api.list_mappings(company, res),
         custom_properties=await crm.list_properties(company, res),
-        aurora_fields=await integration.aurora_fields(company),
+        aurora_fields=await mappings_api.aurora_fields(company),
         strategies=STRATEGIES,
         failures=await _failed_imports(res, current.id),
         backfill=await _latest_backfill(res, company, current.id),
@@ -212,7 +221,7 @@ async def save_triggers(request: Request, session: PageSession, res: Res) -> Res
     if project:
         rules.append(TriggerRule(kind=TriggerKind.PROJECT_STATUS_CHANGED, statuses=project))
     try:
-        await integration.put_triggers(TriggersUpdate(triggers=rules), session.company, res)
+        await triggers_api.put_triggers(TriggersUpdate(triggers=rules), session.company, res)
     except ApiError as exc:
         return await failed(request, session, exc, to=CONFIG + "#trigger")
     return await succeeded(request, session, "Trigger saved.", to=CONFIG + "#trigger")
@@ -223,7 +232,7 @@ async def save_workflow(request: Request, session: PageSession, res: Res) -> Res
     form = await form_values(request)
     try:
         body = parse(WorkflowUpdate, {"workflow_id": form.get("workflow_id") or None})
-        out = await integration.put_workflow(body, session.company, res)
+        out = await import_settings_api.put_workflow(body, session.company, res)
     except ApiError as exc:
         return await failed(request, session, exc, to=CONFIG + "#workflow")
     message = f"Workflow saved: {out.workflow.name}." if out.workflow else "Workflow cleared."
@@ -235,7 +244,7 @@ async def save_strategy(request: Request, session: PageSession, res: Res) -> Res
     form = await form_values(request)
     try:
         body = parse(StrategyUpdate, {"strategy": form.get("strategy", "")})
-        await integration.put_strategy(body, session.company, res)
+        await import_settings_api.put_strategy(body, session.company, res)
     except ApiError as exc:
         return await failed(request, session, exc, to=CONFIG + "#matching-strategy")
     return await succeeded(
@@ -251,7 +260,7 @@ async def add_mapping(request: Request, session: PageSession, res: Res) -> Respo
             CustomMappingCreate,
             {"custom_property_id": form.get("custom_property_id", ""), "aurora_path": form.get("aurora_path", "")},
         )
-        created = await integration.create_mapping(body, session.company, res)
+        created = await mappings_api.create_mapping(body, session.company, res)
     except ApiError as exc:
         return await failed(request, session, exc, to=CONFIG + "#custom-mappings")
     return await succeeded(
@@ -265,7 +274,7 @@ async def add_mapping(request: Request, session: PageSession, res: Res) -> Respo
 @router.post("/aurora/custom-mappings/{mapping_id}/delete")
 async def remove_mapping(mapping_id: uuid.UUID, request: Request, session: PageSession, res: Res) -> Response:
     try:
-        await integration.delete_mapping(mapping_id, session.company, res)
+        await mappings_api.delete_mapping(mapping_id, session.company, res)
     except ApiError as exc:
         return await failed(request, session, exc, to=CONFIG + "#custom-mappings")
     return await succeeded(request, session, "Mapping removed.", to=CONFIG + "#custom-mappings")
@@ -276,7 +285,7 @@ async def update_token(request: Request, session: PageSession, res: Res) -> Resp
     form = await form_values(request)
     try:
         body = parse(TokenReplace, {"bearer_token": form.get("bearer_token", "")})
-        await integration.replace_token(body, session.company, res)
+        await connection_api.replace_token(body, session.company, res)
     except ApiError as exc:
         return await failed(request, session, exc, to=CONFIG)
     return await succeeded(request, session, "Token updated and verified; the integration is active again.", to=CONFIG)
@@ -287,7 +296,7 @@ async def resync(request: Request, session: PageSession, res: Res) -> Response:
     form = await form_values(request)
     try:
         body = parse(ResyncRequest, {"aurora_project_id": form.get("aurora_project_id", "")})
-        out = await integration.resync(body, session.company, res)
+        out = await resync_api.resync(body, session.company, res)
     except ApiError as exc:
         return await failed(request, session, exc, to=CONFIG + "#resync")
     message = f"Re-sync of Aurora project {out.aurora_project_id} requested; the result appears in the log."

@@ -189,3 +189,35 @@ async def test_a_retried_message_comes_back_and_succeeds(rig: Rig) -> None:
         await relay.stop()
     assert seen == ["1", "2"]
     assert await rig.take(topics.dlq_topic(rig.topic), 1, timeout=1.0) == []
+
+
+async def test_a_stage_runs_no_more_consumers_than_the_topic_has_partitions(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Workers beyond the partitions would join the group and never be given one.
+    monkeypatch.setenv("KAFKA_TOPIC_PARTITIONS", "2")
+
+    async def handler(event: Ping, headers: dict[str, str]) -> None:
+        return None
+
+    stage = rig.stage(handler, RetryPolicy())
+    stage._max_workers = 5
+    stage.register()
+    await rig.broker.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=rig.bootstrap)
+    await admin.start()
+    try:
+
+        async def members() -> int:
+            # DescribeGroups answers (error, group, state, protocol type, protocol, members) per group.
+            [response] = await admin.describe_consumer_groups([stage.group_id])
+            return len(response.groups[0][5])
+
+        for _ in range(100):  # up to 30 s for the group to form
+            if await members() >= 2:
+                break
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)  # a third member, if any, would have joined by now
+        assert await members() == 2
+    finally:
+        await admin.close()

@@ -93,8 +93,14 @@ class Stage(Generic[In]):
 
     def register(self) -> None:
         options = consumer_options(self.group_id)
-        if self._max_workers > 1:
-            options["max_workers"] = self._max_workers
+        # Each worker is a consumer of its own in the group (FastStream's between-partitions concurrency, the
+        # one that commits after the handler): beyond the topic's partitions a worker never gets one, and only
+        # makes every rebalance heavier and can leave a whole copy of the stage idle.
+        workers = min(self._max_workers, KafkaSettings().topic_partitions)
+        if workers < self._max_workers:
+            log.info("stage_workers_capped", asked=self._max_workers, workers=workers, reason="topic partitions")
+        if workers > 1:
+            options["max_workers"] = workers
 
         # The body is re-read from the raw bytes: FastStream's own JSON decoding would happen before the stage
         # can route an undecodable message to the DLQ.

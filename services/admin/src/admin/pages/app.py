@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from admin.errors import error_response
-from admin.pages import auth, integration_pages, project_pages
+from admin.pages import auth, integration_pages, project_pages, request_pages
 from admin.pages.sessions import CSRF_HEADER, CsrfRejectedError, SignInRequiredError
 from admin.pages.web import HERE, redirect, render, sign_in_url, templates, wants_json
 
@@ -66,4 +66,5 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(auth.router)
     app.include_router(integration_pages.router)
+    app.include_router(request_pages.router)
     app.include_router(project_pages.router)

@@ -42,7 +42,7 @@ async def test_backfill_is_recorded_and_its_walk_queued_for_the_fetcher(
 
     # One walk at a time per company (unless a session pipeline's fetcher already finished this one).
     scanning = await db_pool.fetchval(
-        "SELECT scan_finished_at IS NULL FROM backfills WHERE id = $1", uuid.UUID(first["id"])
+        "SELECT scan_finished_at IS NULL FROM backfill_progress WHERE id = $1", uuid.UUID(first["id"])
     )
     if scanning:
         busy = await company.post(f"{URL}/backfill", {})
@@ -51,8 +51,14 @@ async def test_backfill_is_recorded_and_its_walk_queued_for_the_fetcher(
 
     # As the fetcher and importer would: the walk is over and every import has an outcome.
     await db_pool.execute(
-        "UPDATE backfills SET scan_finished_at = now(), scanned = 9, found = 4, queued = 4, imported = 3, "
-        "skipped = 1 WHERE id = $1",
+        "INSERT INTO backfill_scans (backfill_id, scan_finished_at, scanned, found, queued) "
+        "VALUES ($1, now(), 9, 4, 4) ON CONFLICT (backfill_id) DO UPDATE SET scan_finished_at = now(), "
+        "scanned = 9, found = 4, queued = 4, skipped = 0",
+        uuid.UUID(first["id"]),
+    )
+    await db_pool.execute(
+        "INSERT INTO backfill_outcomes (backfill_id, imported, skipped) VALUES ($1, 3, 1) "
+        "ON CONFLICT (backfill_id) DO UPDATE SET imported = 3, skipped = 1, failed = 0",
         uuid.UUID(first["id"]),
     )
     done = (await company.get(f"{URL}/backfill/{first['id']}")).json()
@@ -106,11 +112,14 @@ def test_cli_shows_backfill_progress(database_url: str, monkeypatch: pytest.Monk
         try:
             integration_id = await conn.fetchval("SELECT id FROM integrations LIMIT 1")
             await conn.execute(
-                "INSERT INTO backfills (id, integration_id, status, scanned, found, queued, imported, skipped, "
-                "scan_finished_at, finished_at) VALUES ($1, $2, 'completed', 9, 5, 4, 4, 1, now(), now())",
-                backfill_id,
-                integration_id,
+                "INSERT INTO backfills (id, integration_id) VALUES ($1, $2)", backfill_id, integration_id
             )
+            await conn.execute(
+                "INSERT INTO backfill_scans (backfill_id, scanned, found, queued, skipped, scan_finished_at) "
+                "VALUES ($1, 9, 5, 4, 1, now())",
+                backfill_id,
+            )
+            await conn.execute("INSERT INTO backfill_outcomes (backfill_id, imported) VALUES ($1, 4)", backfill_id)
         finally:
             await conn.close()
 

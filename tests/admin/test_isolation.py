@@ -50,11 +50,11 @@ async def test_every_route_with_another_companys_key(
     integration_id = uuid.UUID((await a.get(URL)).json()["id"])
     backfill_id = uuid.uuid4()
     await db_pool.execute(
-        "INSERT INTO backfills (id, integration_id, status, scan_finished_at, finished_at) "
-        "VALUES ($1, $2, 'completed', now(), now())",
+        "INSERT INTO backfills (id, integration_id) VALUES ($1, $2)",
         backfill_id,
         integration_id,
     )
+    await db_pool.execute("INSERT INTO backfill_scans (backfill_id, scan_finished_at) VALUES ($1, now())", backfill_id)
     aurora_project_id = (await a.get(f"/v1/projects/{seeded['project']}")).json()["aurora_project_id"]
     a_ids = {
         "property_id": prop["id"],

@@ -81,7 +81,7 @@ class ScanRig:
         return backfill_id
 
     async def backfill(self, backfill_id: uuid.UUID) -> asyncpg.Record:
-        row = await self.pool.fetchrow("SELECT * FROM backfills WHERE id = $1", backfill_id)
+        row = await self.pool.fetchrow("SELECT * FROM backfill_progress WHERE id = $1", backfill_id)
         assert row is not None
         return row
 

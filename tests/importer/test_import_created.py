@@ -222,7 +222,9 @@ async def test_backfill_counters(importer: Importer) -> None:
     failing = importer.event(company, aurora_snapshot(), backfill_id=str(backfill_id))
     await importer.writer.record_failure(failing, "boom")
     await importer.writer.record_failure(failing, "boom again")
-    row = await importer.pool.fetchrow("SELECT imported, skipped, failed FROM backfills WHERE id = $1", backfill_id)
+    row = await importer.pool.fetchrow(
+        "SELECT imported, skipped, failed FROM backfill_progress WHERE id = $1", backfill_id
+    )
     assert dict(row) == {"imported": 1, "skipped": 1, "failed": 1}
     failed_log = await importer.log(failing.event_id)
     assert [e["action"] for e in failed_log] == ["failed"]

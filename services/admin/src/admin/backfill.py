@@ -38,30 +38,30 @@ async def create(
     params: dict[str, Any],
 ) -> None:
     """The backfill row and its scan job, in one transaction (LISTEN wakes a fetcher at commit)."""
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO backfills (id, integration_id, params) VALUES ($1, $2, $3)",
-                backfill_id,
-                integration_id,
-                params,
-            )
-            # The fetcher's queue is the fetcher's: the admin asks through its documented function (0015).
-            await conn.execute("SELECT queue_backfill_scan($1, $2, $3)", backfill_id, integration_id, company_id)
-    except asyncpg.UniqueViolationError:
-        raise BackfillRunningError from None
+    async with pool.acquire() as conn, conn.transaction():
+        # One walk at a time per integration: two concurrent starts serialise on this lock.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", f"backfill:{integration_id}")
+        if await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM backfill_progress WHERE integration_id = $1 AND status = 'running' "
+            "AND scan_finished_at IS NULL)",
+            integration_id,
+        ):
+            raise BackfillRunningError
+        await conn.execute(
+            "INSERT INTO backfills (id, integration_id, params) VALUES ($1, $2, $3)",
+            backfill_id,
+            integration_id,
+            params,
+        )
+        # The fetcher's queue is the fetcher's: the admin asks through its documented function (0015).
+        await conn.execute("SELECT queue_backfill_scan($1, $2, $3)", backfill_id, integration_id, company_id)
     log.info("backfill_queued", backfill_id=str(backfill_id), integration_id=str(integration_id))
 
 
 async def refresh(pool: asyncpg.Pool[Any], backfill_id: uuid.UUID) -> Any:
-    """The row, marking it completed once the walk is over and every queued import has an outcome."""
-    await pool.execute(
-        "UPDATE backfills SET status = 'completed', finished_at = now(), updated_at = now() "
-        "WHERE id = $1 AND status = 'running' AND scan_finished_at IS NOT NULL "
-        "AND imported + skipped + failed >= found",
-        backfill_id,
-    )
-    return await pool.fetchrow(f"SELECT {BACKFILL_COLS} FROM backfills WHERE id = $1", backfill_id)  # noqa: S608
+    """The backfill as its three owners left it (view `backfill_progress`, migration 0016): completed once
+    the walk is over and every queued import has an outcome."""
+    return await pool.fetchrow(f"SELECT {BACKFILL_COLS} FROM backfill_progress WHERE id = $1", backfill_id)  # noqa: S608
 
 
 def estimated_seconds_left(row: Any, now: datetime | None = None) -> float | None:

@@ -104,7 +104,7 @@ async def start_backfill(body: BackfillRequest, company: CurrentCompany, res: Re
         message=f"backfill {backfill_id} started",
         details={"backfill_id": str(backfill_id), **params},
     )
-    created = await res.pool.fetchrow(f"SELECT {BACKFILL_COLS} FROM backfills WHERE id = $1", backfill_id)  # noqa: S608
+    created = await res.pool.fetchrow(f"SELECT {BACKFILL_COLS} FROM backfill_progress WHERE id = $1", backfill_id)  # noqa: S608
     return _out(created)
 
 

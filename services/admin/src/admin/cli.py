@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from admin.backfill import BACKFILL_COLS, estimated_seconds_left
+from admin import backfill
+from admin.backfill import estimated_seconds_left
 from admin.security import create_company
 from admin.settings import AdminSettings
 from admin.store import rotate_token_keys
@@ -87,7 +88,7 @@ def backfill_progress(
             ) as progress:
                 task = progress.add_task("backfill", total=None, detail="")
                 while True:
-                    row = await pool.fetchrow(f"SELECT {BACKFILL_COLS} FROM backfills WHERE id = $1", backfill_id)  # noqa: S608
+                    row = await backfill.refresh(pool, backfill_id)
                     if row is None:
                         console.print(f"[red]no backfill {backfill_id}[/red]")
                         raise typer.Exit(1)

@@ -90,7 +90,9 @@ class BackfillScanner:
     async def _run(self, job: FetchJob) -> None:
         backfill_id = str(job.payload["backfill_id"])
         bf = await self.pool.fetchrow(
-            "SELECT id, status, params, scan_state, scan_finished_at FROM backfills WHERE id = $1::uuid", backfill_id
+            "SELECT p.id, p.status, p.params, coalesce(s.scan_state, '{}') AS scan_state, p.scan_finished_at "
+            "FROM backfill_progress p LEFT JOIN backfill_scans s ON s.backfill_id = p.id WHERE p.id = $1::uuid",
+            backfill_id,
         )
         if bf is None or bf["status"] != "running" or bf["scan_finished_at"] is not None:
             await self.queue.complete(job, self.owner, note="backfill no longer running")
@@ -125,7 +127,9 @@ class BackfillScanner:
             return
         if finished:
             await self.pool.execute(
-                "UPDATE backfills SET scan_finished_at = now(), updated_at = now() WHERE id = $1::uuid", backfill_id
+                "INSERT INTO backfill_scans (backfill_id, scan_finished_at) VALUES ($1::uuid, now()) "
+                "ON CONFLICT (backfill_id) DO UPDATE SET scan_finished_at = now(), updated_at = now()",
+                backfill_id,
             )
             await self.queue.complete(job, self.owner, note="walk finished")
             log.info("backfill_scan_finished", backfill_id=backfill_id)
@@ -213,8 +217,11 @@ class BackfillScanner:
                 step.skipped += 1
             break  # the import goes before the walk's next step
         await self.pool.execute(
-            "UPDATE backfills SET scan_state = $2, scanned = scanned + $3, found = found + $4, queued = queued + $5, "
-            "skipped = skipped + $6, updated_at = now() WHERE id = $1::uuid",
+            "INSERT INTO backfill_scans AS s (backfill_id, scan_state, scanned, found, queued, skipped) "
+            "VALUES ($1::uuid, $2, $3, $4, $5, $6) ON CONFLICT (backfill_id) DO UPDATE SET "
+            "scan_state = EXCLUDED.scan_state, scanned = s.scanned + EXCLUDED.scanned, "
+            "found = s.found + EXCLUDED.found, queued = s.queued + EXCLUDED.queued, "
+            "skipped = s.skipped + EXCLUDED.skipped, updated_at = now()",
             backfill_id,
             state,
             step.scanned,
@@ -258,8 +265,9 @@ class BackfillScanner:
     async def _fail(self, job: FetchJob, backfill_id: str, reason: str) -> None:
         log.warning("backfill_failed", backfill_id=backfill_id, error=reason)
         await self.pool.execute(
-            "UPDATE backfills SET status = 'failed', error = $2, finished_at = now(), updated_at = now() "
-            "WHERE id = $1::uuid AND status = 'running'",
+            "INSERT INTO backfill_scans AS s (backfill_id, error, failed_at) VALUES ($1::uuid, $2, now()) "
+            "ON CONFLICT (backfill_id) DO UPDATE SET error = coalesce(s.error, EXCLUDED.error), "
+            "failed_at = coalesce(s.failed_at, EXCLUDED.failed_at), updated_at = now()",
             backfill_id,
             reason[:2000],
         )

@@ -67,7 +67,10 @@ WITH logged AS (
                                  action, message, details)
     VALUES ($1, $2, $3, 'import', $4, $5, $6, $7, $8::text::jsonb)
 ), counted AS (
-    UPDATE backfills SET imported = imported + $9, skipped = skipped + $10 WHERE id = $11 AND integration_id = $2
+    INSERT INTO backfill_outcomes AS o (backfill_id, imported, skipped)
+    SELECT b.id, $9, $10 FROM backfills b WHERE b.id = $11 AND b.integration_id = $2
+    ON CONFLICT (backfill_id) DO UPDATE SET imported = o.imported + EXCLUDED.imported,
+        skipped = o.skipped + EXCLUDED.skipped, updated_at = now()
 ), announced AS (
     INSERT INTO outbox (topic, message_key, headers, payload) VALUES ($12, $13, $14::text::jsonb, $15)
 )
@@ -289,7 +292,9 @@ class ProjectWriter:
             "WITH logged AS (INSERT INTO integration_log (company_id, integration_id, event_id, kind, "
             "aurora_project_id, action, message) VALUES ($1, $2, $3, 'import', $4, 'skipped', "
             "'integration is disconnected; project not imported')) "
-            "UPDATE backfills SET skipped = skipped + 1 WHERE id = $5 AND integration_id = $2",
+            "INSERT INTO backfill_outcomes AS o (backfill_id, skipped) "
+            "SELECT b.id, 1 FROM backfills b WHERE b.id = $5 AND b.integration_id = $2 "
+            "ON CONFLICT (backfill_id) DO UPDATE SET skipped = o.skipped + 1, updated_at = now()",
             uuid.UUID(event.company_id),
             uuid.UUID(event.integration_id),
             event.event_id,
@@ -318,7 +323,9 @@ class ProjectWriter:
                 "WITH logged AS (INSERT INTO integration_log (company_id, integration_id, event_id, kind, "
                 "aurora_project_id, action, message, details) VALUES ($1, $2, $3, 'import', $4, 'failed', $5, "
                 "$6::text::jsonb)) "
-                "UPDATE backfills SET failed = failed + 1 WHERE id = $7 AND integration_id = $2",
+                "INSERT INTO backfill_outcomes AS o (backfill_id, failed) "
+                "SELECT b.id, 1 FROM backfills b WHERE b.id = $7 AND b.integration_id = $2 "
+                "ON CONFLICT (backfill_id) DO UPDATE SET failed = o.failed + 1, updated_at = now()",
                 uuid.UUID(event.company_id),
                 uuid.UUID(event.integration_id),
                 event.event_id,

@@ -175,6 +175,10 @@ async def test_the_user_guide_in_a_browser(pipeline: Pipeline, page: Page, tmp_p
     await expect(page.locator("section", has=page.get_by_role("heading", name="Custom properties"))).to_contain_text(
         "Annual production"
     )
+    # Where each value came from: the import, with the mapping that wrote it (custom values included).
+    history = page.locator("#history")
+    await expect(history.locator("tbody tr", has_text="project.title")).to_contain_text("Aurora import")
+    await expect(history.locator("tbody tr", has_text="custom.annual_production")).to_be_visible()
     await expect(
         page.locator("section", has=page.get_by_role("heading", name="Line items")).locator("tbody tr").first
     ).to_be_visible()

@@ -17,6 +17,7 @@ from pipeline_common.mapping_catalog import PropertyType
 from pipeline_common.vocabulary import (
     LOG_KIND_LABELS,
     BackfillStatus,
+    ChangeSource,
     FetchJobKind,
     FetchJobStatus,
     IntegrationStatus,
@@ -47,6 +48,7 @@ CHECKED_VOCABULARIES: dict[tuple[str, str], type[Enum]] = {
     ("requests", "project_type"): ProjectType,
     ("request_stages", "outcome"): StageOutcome,
     ("request_stage_history", "source"): StageChangeSource,
+    ("field_changes", "source"): ChangeSource,
 }
 
 # `col = ANY (ARRAY['a'::text, 'b'::text])`, which is how PostgreSQL prints `col IN ('a', 'b')`.

@@ -160,3 +160,13 @@ class StageChangeSource(StrEnum):
 
     USER = "user"
     AURORA = "aurora"
+
+
+class ChangeSource(StrEnum):
+    """Who changed a CRM field (`field_changes.source`, migration 0017)."""
+
+    AURORA_IMPORT = "aurora_import"
+    REAPPLY = "reapply"
+    TWO_WAY = "two_way"
+    API = "api"
+    DATABASE = "database"

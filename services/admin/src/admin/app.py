@@ -16,6 +16,7 @@ from admin import (
     connection_api,
     contacts_api,
     crm,
+    history_api,
     import_settings_api,
     log_api,
     mappings_api,
@@ -166,6 +167,7 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
     app.include_router(crm.router)
     app.include_router(contacts_api.router)
     app.include_router(projects_api.router)
+    app.include_router(history_api.router)
     app.include_router(request_workflow.router)
     app.include_router(requests.router)
     app.include_router(connection_api.router)

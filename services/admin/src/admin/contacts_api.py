@@ -16,6 +16,8 @@ from admin.idempotency import IDEMPOTENCY_RESPONSES, IdempotencyKey, create_once
 from admin.record_input import CONTACT_FIELDS, Conn, ContactFields, contact_errors
 from admin.resources import Resources, resources
 from admin.security import CurrentCompany
+from pipeline_common.field_history import declare_change
+from pipeline_common.vocabulary import ChangeSource
 
 router = APIRouter(prefix="/v1", tags=["crm"])
 Res = Annotated[Resources, Depends(resources)]
@@ -74,6 +76,7 @@ async def create_contact(
 async def update_contact(contact_id: uuid.UUID, body: ContactFields, company: CurrentCompany, res: Res) -> Contact:
     changes = body.model_dump(include=body.model_fields_set)
     async with res.pool.acquire() as conn, conn.transaction():
+        await declare_change(conn, ChangeSource.API)
         current = await conn.fetchrow(
             f"SELECT {CONTACT_COLS} FROM contacts WHERE id = $1 AND company_id = $2 FOR UPDATE",  # noqa: S608
             contact_id,

@@ -24,6 +24,8 @@ from pydantic import BaseModel
 from admin.errors import ApiError
 from admin.record_input import Conn
 from admin.resources import Resources
+from pipeline_common.field_history import declare_change
+from pipeline_common.vocabulary import ChangeSource
 
 KEY_LIFETIME: Final = "24 hours"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
@@ -96,6 +98,7 @@ async def create_once(
     """Run `make` in one transaction and answer its result, or the stored answer of an earlier call with `key`."""
     fingerprint = _fingerprint(route, body)
     async with res.pool.acquire() as conn, conn.transaction():
+        await declare_change(conn, ChangeSource.API)
         if key is not None:
             # Forgetting the company's expired keys here keeps the table at a day of POSTs without a sweeper.
             await conn.execute(

@@ -23,6 +23,8 @@ from admin.idempotency import IDEMPOTENCY_RESPONSES, IdempotencyKey, create_once
 from admin.record_input import ADDRESS_COLUMNS, Conn, DealFields, address_errors, full_address, resolve_contact
 from admin.resources import Resources, resources
 from admin.security import CurrentCompany
+from pipeline_common.field_history import declare_change
+from pipeline_common.vocabulary import ChangeSource
 
 router = APIRouter(prefix="/v1", tags=["crm"])
 Res = Annotated[Resources, Depends(resources)]
@@ -140,6 +142,7 @@ async def update_project(
     sent = body.model_fields_set
     changes = body.model_dump(include=sent)
     async with res.pool.acquire() as conn, conn.transaction():
+        await declare_change(conn, ChangeSource.API)
         current = await conn.fetchrow(
             "SELECT * FROM projects WHERE id = $1 AND company_id = $2 FOR UPDATE", project_id, company.id
         )

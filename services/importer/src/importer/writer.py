@@ -37,9 +37,10 @@ from pipeline_common.events import (
     derive_event_id,
     utcnow,
 )
+from pipeline_common.field_history import declare_change
 from pipeline_common.logs import get_logger
 from pipeline_common.mapping_catalog import ImportContext
-from pipeline_common.vocabulary import MatchingStrategy
+from pipeline_common.vocabulary import ChangeSource, MatchingStrategy
 
 log = get_logger(__name__)
 
@@ -112,6 +113,7 @@ class ProjectWriter:
             )
             if not first:
                 return ImportResult(duplicate=True)
+            await declare_change(conn, ChangeSource.AURORA_IMPORT, event.event_id)
             settings = await self.settings.get(conn, event.integration_id)
             if settings is None or settings.company_id != event.company_id:
                 # Deleted since the fetch (or another deployment's event on a shared broker): nothing to

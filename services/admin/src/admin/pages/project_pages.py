@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from admin import crm
+from admin import crm, history_api
 from admin.errors import ApiError
 from admin.pages.sessions import PageSession
 from admin.pages.web import render
@@ -49,6 +49,7 @@ async def project_page(project_id: uuid.UUID, request: Request, session: PageSes
         session,
         project=project,
         workflow_name=workflows.get(project.workflow_id) if project.workflow_id else None,
+        history=await history_api.project_history(project_id, session.company, res, None, None, 50),
     )
 
 
